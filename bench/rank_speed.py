@@ -1,0 +1,106 @@
+"""How long scoring every cell of a full-size recording takes, against reading it once.
+
+A synthetic 3x512 recording (c and h, float16) of the first 1,000,000 characters of War and Peace, scored
+against the quotes concept. Baseline, in the same process: one full warm read of both arrays (each is
+read once before, to warm the page cache). Goal: all cells scored in <= 10 s on 2 cores.
+Run: python bench/rank_speed.py   (writes ~6 GB to a temporary directory, removed at the end)
+"""
+import os
+
+os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # a spinning OpenMP pool starves the other core on a busy box
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model.recording import Recording, RecordingWriter  # noqa: E402
+from viz.concepts import concept_values  # noqa: E402
+from viz.ranking import auroc, score_cells  # noqa: E402
+
+N_CHARS, LAYERS, CELLS, BLOCK = 1_000_000, 3, 512, 64
+CORPUS = ROOT.parent / "shared" / "corpora" / "war_and_peace.txt"
+
+
+def write_recording(path, text, mask):
+    """Smooth random series (a moving average of noise, as cell states drift rather than jump), shifted
+    per block so no two blocks are equal; cell 0:7 of c is a planted quote detector."""
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((BLOCK, N_CHARS + 8), dtype=np.float32)
+    cs = np.cumsum(noise, axis=1)
+    base_c = ((cs[:, 8:] - cs[:, :-8]) / 2).astype(np.float16)
+    base_h = np.tanh(base_c.astype(np.float32)).astype(np.float16)
+    vocab = sorted(set(text))
+    w = RecordingWriter(path, text, vocab, LAYERS, CELLS, ("c", "h"),
+                        meta={"checkpoint": "iter-000100", "iteration": 100})
+    for kind, base in (("c", base_c), ("h", base_h)):
+        for layer in range(LAYERS):
+            for start in range(0, CELLS, BLOCK):
+                shift = int(rng.integers(1, N_CHARS))
+                block = w.states[kind][layer, start:start + BLOCK]
+                block[:, :shift] = base[:, N_CHARS - shift:]
+                block[:, shift:] = base[:, :N_CHARS - shift]
+    w.states["c"][0, 7] = (2.0 * mask + rng.standard_normal(N_CHARS)).astype(np.float16)
+    w.finish()
+
+
+def read_all(recording):
+    """Copy every cell of c and h out of the memory maps once."""
+    buf = np.empty((BLOCK, N_CHARS), np.float16)
+    for kind in ("c", "h"):
+        states = recording.array(kind)
+        for layer in range(LAYERS):
+            for start in range(0, CELLS, BLOCK):
+                np.copyto(buf, states[layer, start:start + BLOCK])
+
+
+def main():
+    tmp_root = Path(tempfile.gettempdir())
+    need = 2 * LAYERS * CELLS * N_CHARS * 2 + 512 * 2**20
+    free = shutil.disk_usage(tmp_root).free
+    if free < need:
+        sys.exit(f"error: {tmp_root} has {free / 1e9:.1f} GB free, this benchmark needs {need / 1e9:.1f} GB")
+    text = CORPUS.read_text(encoding="utf-8")[:N_CHARS]
+    mask = concept_values("quotes", text)
+    tmp = Path(tempfile.mkdtemp(prefix="rank_speed_", dir=tmp_root))
+    try:
+        t0 = time.perf_counter()
+        write_recording(tmp / "iter-000100", text, mask)
+        print(f"wrote a {LAYERS}x{CELLS} recording of {N_CHARS:,} chars (c, h): {time.perf_counter() - t0:.1f} s")
+        rec = Recording.open(tmp / "iter-000100")
+
+        one = rec.array("c")[0, 7]
+        t0 = time.perf_counter()
+        np.argsort(one, kind="stable")
+        sort_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        auroc(one, mask)
+        hist_s = time.perf_counter() - t0
+        print(f"one cell: argsort {sort_s * 1e3:.0f} ms (before ranks and ties), histogram AUROC {hist_s * 1e3:.1f} ms")
+
+        read_all(rec)  # warm the page cache
+        t0 = time.perf_counter()
+        read_all(rec)
+        read_s = time.perf_counter() - t0
+        size_gb = 2 * LAYERS * CELLS * N_CHARS * 2 / 1e9
+        print(f"read c and h once (warm, {size_gb:.1f} GB): {read_s:.2f} s")
+
+        t0 = time.perf_counter()
+        scores = score_cells(rec, mask, kinds=("c", "h"))
+        score_s = time.perf_counter() - t0
+        best = scores.iloc[0]
+        print(f"score all {len(scores)} cells vs quotes (AUROC, {N_CHARS:,} chars, {os.cpu_count()} cores): "
+              f"{score_s:.2f} s; best {best.kind} {best.layer}:{best.cell} score {best.score:.3f}")
+        print(f"ratio={score_s / read_s:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

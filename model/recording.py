@@ -1,0 +1,151 @@
+"""The recording format: what one checkpoint did at every position of a text.
+
+A recording is a directory of plain .npy files (see DESIGN.md) so it can be made on a GPU box and browsed
+anywhere. State arrays are cell-major, [layers, cells, n_chars], so one cell's whole series is a single
+contiguous read from a memory map. This module never imports torch: the dashboard reads through it.
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+STATE_KINDS = ("c", "h")
+GATE_KINDS = ("i", "f", "o")
+TOP_K = 5
+
+
+class RecordingError(Exception):
+    """A recording that is missing, half-written or inconsistent."""
+
+
+def _write_json(path, obj):
+    tmp = Path(str(path) + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RecordingWriter:
+    """Fills a recording block by block in a temporary directory, then renames it into place.
+
+    A killed recording never leaves a directory that `Recording.open` accepts: the final name only appears
+    once every array is written and fsynced.
+    """
+
+    def __init__(self, path, text, vocab, layers, cells, kinds, meta, dtype="float16"):
+        self.path = Path(path)
+        self.tmp = self.path.with_name("." + self.path.name + ".partial")
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir(parents=True)
+        n = len(text)
+        self.n_chars, self.kinds = n, tuple(kinds)
+        (self.tmp / "text.txt").write_text(text, encoding="utf-8")
+        open_mm = np.lib.format.open_memmap
+        self.states = {k: open_mm(self.tmp / f"{k}.npy", "w+", dtype, (layers, cells, n)) for k in self.kinds}
+        self.top5_ids = open_mm(self.tmp / "top5_ids.npy", "w+", np.int32, (n, TOP_K))
+        self.top5_p = open_mm(self.tmp / "top5_p.npy", "w+", np.float16, (n, TOP_K))
+        self.loss = open_mm(self.tmp / "loss.npy", "w+", np.float32, (n,))
+        self.meta = dict(meta, n_chars=n, layers=layers, cells=cells, kinds=list(self.kinds), dtype=dtype,
+                         vocab=list(vocab))
+
+    def finish(self, gate_stats=None):
+        for arr in [*self.states.values(), self.top5_ids, self.top5_p, self.loss]:
+            arr.flush()
+        for name in os.listdir(self.tmp):
+            with open(self.tmp / name, "rb+") as f:
+                os.fsync(f.fileno())
+        if gate_stats is not None:
+            _write_json(self.tmp / "gate_stats.json", gate_stats)
+        _write_json(self.tmp / "meta.json", self.meta)
+        self.states = self.top5_ids = self.top5_p = self.loss = None
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        os.replace(self.tmp, self.path)
+
+
+class Recording:
+    """Lazy reader: every array stays a read-only memory map until a slice of it is asked for."""
+
+    def __init__(self, path, meta, text, arrays, gate_stats):
+        self.path, self.meta, self.text, self.gate_stats = Path(path), meta, text, gate_stats
+        self._arrays = arrays
+        self.n_chars, self.layers, self.cells = meta["n_chars"], meta["layers"], meta["cells"]
+        self.kinds = tuple(meta["kinds"])
+        self.vocab = meta["vocab"]
+        self.iteration = meta.get("iteration")
+        self.checkpoint = meta.get("checkpoint", self.path.name)
+
+    @classmethod
+    def open(cls, path):
+        path = Path(path)
+        if not (path / "meta.json").is_file():
+            partial = path.with_name("." + path.name + ".partial").exists()
+            why = "was interrupted before it finished" if partial else "does not exist or has no meta.json"
+            raise RecordingError(f"recording {path} {why}")
+        try:
+            meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+            text = (path / "text.txt").read_text(encoding="utf-8")
+            names = [*meta["kinds"], "top5_ids", "top5_p", "loss"]
+            arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in names}
+            stats_file = path / "gate_stats.json"
+            gate_stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else None
+        except (OSError, ValueError, KeyError) as e:
+            raise RecordingError(f"recording {path} is unreadable: {e}") from None
+        n, shape = meta["n_chars"], (meta["layers"], meta["cells"], meta["n_chars"])
+        expected = {**{k: shape for k in meta["kinds"]}, "top5_ids": (n, TOP_K), "top5_p": (n, TOP_K), "loss": (n,)}
+        for name, want in expected.items():
+            if arrays[name].shape != want:
+                raise RecordingError(f"recording {path}: {name}.npy has shape {arrays[name].shape}, expected {want}")
+        if len(text) != n:
+            raise RecordingError(f"recording {path}: text.txt has {len(text)} chars, meta.json says {n}")
+        return cls(path, meta, text, arrays, gate_stats)
+
+    def array(self, kind):
+        """The whole [layers, cells, n_chars] float16 memory map of one kind."""
+        self._check_kind(kind)
+        return self._arrays[kind]
+
+    def series(self, layer, cell, kind="c", start=0, stop=None):
+        """One cell's activations as float32 (a contiguous read)."""
+        self._check_kind(kind)
+        if not (0 <= layer < self.layers and 0 <= cell < self.cells):
+            raise IndexError(f"cell {layer}:{cell} out of range: {self.layers} layers x {self.cells} cells")
+        return np.asarray(self._arrays[kind][layer, cell, start:stop], dtype=np.float32)
+
+    def window(self, start, stop):
+        """The text of positions [start, stop)."""
+        return self.text[start:stop]
+
+    def top5(self, start=0, stop=None):
+        """(chars, probabilities) of the model's five guesses for the character after each position."""
+        ids = np.asarray(self._arrays["top5_ids"][start:stop])
+        probs = np.asarray(self._arrays["top5_p"][start:stop], dtype=np.float32)
+        vocab = self.vocab
+        return [[vocab[i] for i in row] for row in ids], probs
+
+    def loss(self, start=0, stop=None):
+        """-log p(actual next char) in nats; the last position has no next char and holds NaN."""
+        return np.asarray(self._arrays["loss"][start:stop], dtype=np.float32)
+
+    def _check_kind(self, kind):
+        if kind not in self.kinds:
+            raise KeyError(f"kind {kind!r} not recorded here (recorded: {', '.join(self.kinds)})")
+
+
+def iteration_of(name):
+    """iter-000500 -> 500."""
+    return int(name.rsplit("-", 1)[1])
+
+
+def list_recordings(run_dir):
+    """{checkpoint name: path} of a run's finished recordings, oldest iteration first."""
+    root = Path(run_dir) / "recordings"
+    if not root.is_dir():
+        return {}
+    found = [p for p in root.glob("iter-*") if p.is_dir() and (p / "meta.json").is_file()]
+    return {p.name: p for p in sorted(found, key=lambda p: iteration_of(p.name))}

@@ -1,0 +1,173 @@
+"""The Compare view in real headless Chromium: one row per checkpoint, a cell switch recolours every row, the
+guesses table, the charts, the samples and the cross-run match.
+
+Served: the real tiny run (three checkpoints recorded over the same text) and "shuffled", a copy of its
+newest recording with the cells permuted across layers, whose cells the match panel must find again.
+"""
+import numpy as np
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from model.recording import Recording, RecordingWriter, list_recordings
+from test_app_browse import chrome_options
+from viz.colors import display_values, quantize, value_range
+from viz.concepts import concept_values
+from viz.ranking import score_cells
+from viz.text_html import GLYPHS
+
+HOSTILE_SAMPLE = '<script>alert(1)</script> "Well, Prince" <b>bold</b>'
+
+
+def shuffled_copy(rec, path, perm):
+    """rec with its flat cell j moved to position perm-inverse: B's flat cell k is A's flat cell perm[k]."""
+    w = RecordingWriter(path, rec.text, rec.vocab, rec.layers, rec.cells, rec.kinds,
+                        {"checkpoint": rec.checkpoint, "iteration": rec.iteration})
+    for kind in rec.kinds:
+        flat = np.asarray(rec.array(kind)).reshape(rec.layers * rec.cells, rec.n_chars)
+        w.states[kind][...] = flat[perm].reshape(rec.layers, rec.cells, rec.n_chars)
+    w.finish()
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_run, tmp_path_factory):
+    newest = Recording.open(list(list_recordings(tiny_run).values())[-1])
+    perm = np.random.default_rng(0).permutation(newest.layers * newest.cells)
+    shuffled = tmp_path_factory.mktemp("compare") / "shuffled"
+    shuffled_copy(newest, shuffled / "recordings" / newest.checkpoint, perm)
+    (shuffled / "samples").mkdir()
+    (shuffled / "samples" / f"{newest.checkpoint}.txt").write_text(HOSTILE_SAMPLE, encoding="utf-8")
+    return {"tiny": tiny_run, "shuffled": shuffled, "perm": perm}
+
+
+@pytest.fixture(scope="module")
+def duo(runs):
+    from dash.testing.application_runners import ThreadedRunner
+    from dash.testing.composite import DashComposite
+
+    from viz.app import create_app
+
+    app = create_app([runs["tiny"], runs["shuffled"]])
+    with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
+                                                    options=[chrome_options()]) as duo:
+        duo.start_server(app, navigate=False)
+        yield duo
+
+
+def visit(duo, query):
+    duo.reset_log_timestamp()
+    duo.wait_for_page(f"{duo.server.url}/compare{query}")
+    return wait_painted(duo)
+
+
+def wait_painted(duo, contains=""):
+    WebDriverWait(duo.driver, 15).until(
+        lambda d: contains in (d.find_element(By.ID, "cmp-rows").get_attribute("data-painted") or "\0"))
+    return duo.find_element("#cmp-rows").get_attribute("data-painted")
+
+
+def row_classes(duo):
+    """Per row, the class list of every character span."""
+    return duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#cmp-rows .cmp-text'),"
+        " t => Array.from(t.querySelectorAll('.ch'), e => e.className))")
+
+
+def expected_classes(run, layer, cell, kind, start, stop):
+    out = []
+    for path in list_recordings(run).values():
+        rec = Recording.open(path)
+        shown = display_values(rec.series(layer, cell, kind, start, stop), kind)
+        out.append([f"ch v{v}" for v in quantize(shown, *value_range(kind)).tolist()])
+    return out
+
+
+def test_one_row_per_checkpoint_and_a_cell_switch_recolours_every_row(duo, runs):
+    visit(duo, "?run=tiny&size=1000")
+    found = list_recordings(runs["tiny"])
+    heads = [e.text for e in duo.find_elements("#cmp-rows .cmp-head")]
+    assert len(heads) == len(found) == 3
+    for head, path in zip(heads, found.values()):
+        rec = Recording.open(path)
+        assert f"iter {rec.iteration}" in head and f"val loss {rec.meta['val_loss']:.3f}" in head
+    before = row_classes(duo)
+    assert before == expected_classes(runs["tiny"], 0, 0, "c", 0, 1000)
+    text = duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#cmp-rows .cmp-text'), t => t.textContent)")
+    unglyph = {g: c for c, g in GLYPHS.items()}
+    assert {"".join(unglyph.get(c, c) for c in t) for t in text} == {Recording.open(found["iter-000050"]).text[:1000]}
+
+    duo.find_element("#cmp-next").click()
+    wait_painted(duo, "|0|1|c")
+    after = row_classes(duo)
+    assert after == expected_classes(runs["tiny"], 0, 1, "c", 0, 1000)
+    assert all(a != b for a, b in zip(after, before))  # every row changed
+    duo.find_element("#cmp-kind input[value='h']").click()
+    wait_painted(duo, "|0|1|h")
+    assert row_classes(duo) == expected_classes(runs["tiny"], 0, 1, "h", 0, 1000)
+    assert "cell=1" in duo.driver.current_url and "kind=h" in duo.driver.current_url
+    assert duo.get_logs() == []
+
+
+def test_checkpoints_and_window_come_from_the_url(duo, runs):
+    visit(duo, "?run=tiny&checkpoints=iter-000050,iter-000150&layer=1&cell=7&start=2500&size=1000")
+    heads = [e.text for e in duo.find_elements("#cmp-rows .cmp-head")]
+    assert len(heads) == 2 and "iter 50" in heads[0] and "iter 150" in heads[1]
+    expected = expected_classes(runs["tiny"], 1, 7, "c", 2500, 3000)
+    assert row_classes(duo) == [expected[0], expected[2]]  # clamped to the recording's 3,000 chars
+    assert duo.driver.execute_script("return document.querySelector('#cmp-rows .ch').dataset.i") == "2500"
+    assert duo.get_logs() == []
+
+
+def test_guesses_scores_loss_and_samples(duo, runs):
+    visit(duo, "?run=tiny&layer=1&cell=3&concept=quotes")
+    recs = [Recording.open(p) for p in list_recordings(runs["tiny"]).values()]
+    pos = 120
+    duo.find_element(f'#cmp-rows .cmp-row:nth-child(2) .ch[data-i="{pos}"]').click()  # a click picks the position
+    WebDriverWait(duo.driver, 10).until(lambda d: d.find_element(By.ID, "cmp-pos").get_attribute("value") == str(pos))
+    duo.wait_for_contains_text("#cmp-guesses", f"(position {pos})")
+    rows = duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#cmp-guesses tbody tr'), r => Array.from(r.cells, c => c.textContent))")
+    assert [r[0] for r in rows] == [f"{rec.iteration}" for rec in recs]
+    for row, rec in zip(rows, recs):
+        (chars,), (probs,) = rec.top5(pos, pos + 1)
+        assert row[1:6] == [f"{GLYPHS.get(c, c)} {p:.0%}" for c, p in zip(chars, probs.tolist())]
+    outlined = duo.driver.execute_script(
+        f"return Array.from(document.querySelectorAll('#cmp-rows .ch[data-i=\"{pos}\"]'), e => e.style.outline)")
+    assert len(outlined) == 3 and all(outlined)
+
+    def traces(graph):
+        script = f"const g = document.querySelector('#{graph} .js-plotly-plot'); return g && g.data && g.data.map(t => t.y)"
+        WebDriverWait(duo.driver, 20).until(lambda d: d.execute_script(script))
+        return duo.driver.execute_script(script)
+
+    best, mine = traces("cmp-score")
+    want = [score_cells(rec, concept_values("quotes", rec.text), kinds=("c",)) for rec in recs]
+    np.testing.assert_allclose(best, [w["score"].iloc[0] for w in want])
+    np.testing.assert_allclose(mine, [w.query("layer == 1 and cell == 3")["score"].iloc[0] for w in want])
+    train, val = traces("cmp-loss")
+    assert len(val) == 3 and len(train) > 3
+    samples = [e.text for e in duo.find_elements("#cmp-samples pre")]
+    written = sorted((runs["tiny"] / "samples").glob("iter-*.txt"))
+    assert len(samples) == 3 and [s.strip() for s in samples] == [p.read_text(encoding="utf-8").strip() for p in written]
+    assert duo.get_logs() == []
+
+
+def test_match_panel_finds_the_cell_in_the_shuffled_run(duo, runs):
+    visit(duo, "?run=tiny&layer=1&cell=5")
+    perm, cells = runs["perm"], Recording.open(list(list_recordings(runs["tiny"]).values())[-1]).cells
+    k = int(np.flatnonzero(perm == 1 * cells + 5)[0])  # where flat cell 1:5 went
+    duo.wait_for_contains_text("#cmp-match-result", "r = +1.000")
+    assert duo.find_element("#cmp-match-link").text == f"{k // cells}:{k % cells}"
+    duo.find_element("#cmp-next").click()
+    k = int(np.flatnonzero(perm == 1 * cells + 6)[0])
+    duo.wait_for_text_to_equal("#cmp-match-link", f"{k // cells}:{k % cells}")
+    assert duo.get_logs() == []
+
+
+def test_samples_are_shown_as_text(duo, runs):
+    visit(duo, "?run=shuffled")
+    assert duo.find_element("#cmp-samples pre").text == HOSTILE_SAMPLE
+    assert duo.driver.execute_script("return document.querySelectorAll('#cmp-samples pre *, #cmp-samples script').length") == 0
+    duo.wait_for_contains_text("#cmp-match-result", "r = +1.000")  # and back the other way
+    assert duo.get_logs() == []

@@ -1,0 +1,44 @@
+"""The Dash app: a header (page links, run selector) above one page per module of this folder.
+
+Adding a view is dropping a module here that calls `dash.register_page(__name__, path=...)`: Dash imports
+every .py file in the pages folder whose source mentions that call (names starting with "_" are skipped, and so
+is data.py, which never mentions it), once per `create_app`, so each app gets its own callbacks. Dash is named
+"viz" with pages_folder "app" so that it gives each page its real module name (viz.app.browse).
+
+Pages read their state from the URL query (layout(**query)): ?run=&checkpoint=&layer=&cell=&kind=&start=...
+so any view can be shared as a link. A run is named by its folder name and only the runs given to create_app
+can be opened.
+"""
+from pathlib import Path
+
+import dash
+from dash import ClientsideFunction, Input, Output, dcc, html
+
+from viz.app import data
+from viz.text_html import TEXT_CSS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_app(run_dirs):
+    data.set_runs(run_dirs)
+    app = dash.Dash("viz", use_pages=True, pages_folder="app", assets_folder=str(ROOT / "assets"),
+                    title="cellscope", suppress_callback_exceptions=True)
+    # The text colours come from viz.colors through TEXT_CSS, the same stylesheet the export inlines.
+    app.index_string = app.index_string.replace("{%css%}", "{%css%}\n<style>\n" + TEXT_CSS + "</style>")
+    names = list(data.runs())
+    app.layout = html.Div([
+        html.Header(className="top", children=[
+            html.Span("cellscope", className="brand"),
+            html.Nav([html.A(p["name"], href=p["relative_path"], className="nav-link") for p in dash.page_registry.values()]),
+            dcc.Dropdown(id="run-select", options=names, value=names[0] if names else None, clearable=False,
+                         searchable=False, className="run-select"),
+        ]),
+        dash.page_container,
+    ])
+    # The selector shows the URL's run; choosing another opens the same page on that run.
+    app.clientside_callback(ClientsideFunction("cellscope", "showRun"), Output("run-select", "value"),
+                            Input("_pages_location", "pathname"))
+    app.clientside_callback(ClientsideFunction("cellscope", "openRun"), Input("run-select", "value"),
+                            prevent_initial_call=True)
+    return app

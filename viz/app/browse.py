@@ -1,0 +1,291 @@
+"""Browse: flip through the cells of one recording and see the text coloured by the chosen cell.
+
+Rendering follows research/dash-rendering.md. The server renders a text window's uncoloured spans once
+(viz.text_html) and assets/cellscope.js inserts them as HTML; a cell switch sends only that cell's colour
+levels for the window (one uint8 per character, base64) and the browser sets each span's class. The window's
+top-5 guesses and loss travel once with the window, for the hover box; exact values are sent only on hover.
+Flipping cells, paging and the URL are handled in the browser, so a switch costs one small request.
+"""
+import base64
+import functools
+
+import dash
+import numpy as np
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from model.recording import RecordingError
+from viz import concepts
+from viz.app import data
+from viz.colors import N_LEVELS, display_values, quantize, value_range
+from viz.export import ExportError, export_html
+from viz.figures import histogram
+from viz.text_html import GLYPHS, render_text
+
+dash.register_page(__name__, path="/", name="Browse", title="cellscope · browse", order=0)
+
+DEFAULT_SIZE = 5000
+SIZES = [1000, 2000, 5000, 10000, 20000, 50000, 100000]
+KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
+EXCERPTS, BEFORE, AFTER = 10, 24, 8  # strongest positions listed, and the context shown around each
+JUMP_CONTEXT = 200  # an excerpt click opens the window this many characters before the position
+
+
+def window_bounds(start, size, n):
+    """[start, stop) of a window clamped to the recording, the same on every request."""
+    start = min(max(int(start or 0), 0), max(n - 1, 0))
+    size = min(max(int(size or DEFAULT_SIZE), 1), SIZES[-1])
+    return start, min(n, start + size)
+
+
+def _b64(array):
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _reason(e):
+    """A readable one-liner for the exceptions a bad view raises (KeyError quotes its message)."""
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
+def _int(query, name, default, lo, hi, problems):
+    raw = query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name}={raw!r} is not a whole number; showing {name} {default}.")
+        return default
+    if not lo <= value <= hi:
+        problems.append(f"{name}={value} is out of range ({lo} to {hi}); showing {name} {default}.")
+        return default
+    return value
+
+
+def _notice(*lines, cls="msg error"):
+    return html.Div([html.P(line) if isinstance(line, str) else line for line in lines], className=cls, role="alert")
+
+
+def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=None, size=None, top5=None,
+           concept=None, **_other_pages_params):
+    """The page for the URL's view; a bad parameter is explained and replaced by its default."""
+    query, problems = dict(layer=layer, cell=cell, start=start, size=size), []
+    names = list(data.runs())
+    if not names:
+        return _notice("No runs are served. Start the app with: python app.py runs/NAME")
+    if run is not None and run not in names:
+        problems.append(f"There is no run {run!r} here (served: {', '.join(names)}); showing {names[0]}.")
+    run = run if run in names else names[0]
+    found = list(data.recordings(run))
+    if not found:
+        return _notice(f"Run {run} has no recordings yet. Record its checkpoints with:",
+                       html.Pre(f"python -m model.record {data.run_dir(run)}", className="command"))
+    if checkpoint is not None and checkpoint not in found:
+        problems.append(f"Run {run} has no recording of checkpoint {checkpoint!r} (recorded: {', '.join(found)}); "
+                        f"showing {found[-1]}.")
+    checkpoint = checkpoint if checkpoint in found else found[-1]
+    try:
+        rec = data.open_recording(run, checkpoint)
+    except RecordingError as e:
+        return _notice(f"Cannot open the recording of {checkpoint}: {e}",
+                       "Record it again with:", html.Pre(f"python -m model.record {data.run_dir(run)} "
+                                                         f"--checkpoint {checkpoint}", className="command"))
+    layer = _int(query, "layer", 0, 0, rec.layers - 1, problems)
+    cell = _int(query, "cell", 0, 0, rec.cells - 1, problems)
+    start = _int(query, "start", 0, 0, max(rec.n_chars - 1, 0), problems)
+    size = _int(query, "size", DEFAULT_SIZE, 1, SIZES[-1], problems)
+    if kind is not None and kind not in rec.kinds:
+        problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); showing c.")
+    kind = kind if kind in rec.kinds else rec.kinds[0]
+    if concept is not None and concept not in concepts.CONCEPTS:
+        problems.append(f"There is no concept {concept!r}; nothing is underlined.")
+        concept = None
+
+    def labeled(label, control):
+        return html.Label([html.Span(label, className="label"), control], className="control")
+
+    return html.Div(className="browse", children=[
+        dcc.Store(id="b-run", data=run),
+        dcc.Store(id="b-concept", data=concept),
+        dcc.Store(id="b-shape", data={"layers": rec.layers, "cells": rec.cells}),
+        *[dcc.Store(id=name) for name in ("b-window", "b-values", "b-painted", "b-exact-req", "b-exact",
+                                          "b-excerpts-data")],
+        dcc.Download(id="b-download"),
+        _notice(*problems) if problems else None,
+        html.Div(className="controls", children=[
+            labeled("checkpoint", dcc.Dropdown(id="b-checkpoint", options=found, value=checkpoint, clearable=False)),
+            labeled("layer", dcc.Dropdown(id="b-layer", options=list(range(rec.layers)), value=layer,
+                                          clearable=False)),
+            labeled("cell", html.Span(className="stepper", children=[
+                html.Button("◀", id="b-prev", title="previous cell (k or ←)"),
+                dcc.Input(id="b-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell),
+                html.Button("▶", id="b-next", title="next cell (j or →)"),
+            ])),
+            labeled("kind", dcc.RadioItems(id="b-kind", options=[{"label": KIND_LABELS[k], "value": k}
+                                                                  for k in rec.kinds], value=kind, inline=True)),
+            html.Span(id="b-label", className="cell-label"),
+        ]),
+        html.Div(className="controls", children=[
+            labeled("start", dcc.Input(id="b-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+                                       value=start, debounce=True)),
+            html.Button("◀ page", id="b-page-prev"),
+            html.Button("page ▶", id="b-page-next"),
+            labeled("window", dcc.Dropdown(id="b-size", options=sorted({*SIZES, size}), value=size,
+                                           clearable=False)),
+            html.Span(id="b-where", className="where"),
+            dcc.RadioItems(id="b-view", options=[{"label": "text", "value": "text"},
+                                                 {"label": "text + top-5 guesses", "value": "top5"}],
+                           value="top5" if top5 == "1" else "text", inline=True),
+            html.Button("Export HTML", id="b-export", title="download this view as a standalone page"),
+        ]),
+        html.Div(id="b-window-msg"),
+        html.Div(id="b-values-msg"),
+        html.Div(className="main", children=[
+            html.Div(id="b-text", className="cs-text text-window"),
+            html.Aside(className="side", children=[
+                html.H3("Activations over the whole recording"),
+                dcc.Graph(id="b-hist", config={"displayModeBar": False}, className="hist"),
+                html.H3(f"Strongest {EXCERPTS} positions (click to show)"),
+                html.Div(id="b-excerpts", className="cs-text excerpts"),
+            ]),
+        ]),
+    ])
+
+
+@functools.lru_cache(maxsize=8)
+def _concept_mask(text, concept):
+    return np.asarray(concepts.concept_values(concept, text)) > 0
+
+
+def _runs_of(mask):
+    """[[a, b), ...] of the True stretches of a boolean array."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1).tolist()
+
+
+@callback(Output("b-window", "data"), Output("b-where", "children"), Output("b-window-msg", "children"),
+          Input("b-checkpoint", "value"), Input("b-start", "value"), Input("b-size", "value"),
+          Input("b-view", "value"), State("b-run", "data"), State("b-concept", "data"))
+def send_window(checkpoint, start, size, view, run, concept):
+    """The window's uncoloured spans, once per (checkpoint, window), with its top-5 guesses and loss."""
+    try:
+        rec = data.open_recording(run, checkpoint)
+    except (RecordingError, KeyError) as e:
+        return no_update, "", _notice(_reason(e))
+    start, stop = window_bounds(start, size, rec.n_chars)
+    chars, probs = rec.top5(start, stop)
+    spans = render_text(rec.window(start, stop), top5=(chars, probs) if view == "top5" else None, offset=start)
+    marks = _runs_of(_concept_mask(rec.text, concept)[start:stop]) if concept else []
+    window = {
+        "key": f"{run}|{checkpoint}|{start}|{stop}|{view}|{concept}", "start": start, "stop": stop,
+        "total": rec.n_chars, "html": spans, "marks": marks,
+        "guesses": ["".join(GLYPHS.get(g, g) for g in row) for row in chars],
+        "probs": _b64(np.rint(np.nan_to_num(probs) * 255).astype(np.uint8)),
+        "loss": _b64(rec.loss(start, stop).astype("<f4")),
+    }
+    return window, f"characters {start:,} to {stop:,} of {rec.n_chars:,}", None
+
+
+def _shown(rec, layer, cell, kind, start=0, stop=None):
+    """The cell's values as the views show them (c as tanh(c)); ValueError/IndexError/KeyError for a bad cell."""
+    if layer is None or cell is None:
+        raise ValueError("choose a layer and type a cell number")
+    return display_values(rec.series(int(layer), int(cell), kind, start, stop), kind)
+
+
+@callback(Output("b-values", "data"), Output("b-label", "children"), Output("b-values-msg", "children"),
+          Input("b-checkpoint", "value"), Input("b-layer", "value"), Input("b-cell", "value"),
+          Input("b-kind", "value"), Input("b-start", "value"), Input("b-size", "value"), State("b-run", "data"))
+def send_levels(checkpoint, layer, cell, kind, start, size, run):
+    """The chosen cell's colour level for each character of the window: all a cell switch sends."""
+    try:
+        rec = data.open_recording(run, checkpoint)
+        start, stop = window_bounds(start, size, rec.n_chars)
+        shown = _shown(rec, layer, cell, kind, start, stop)
+    except (RecordingError, KeyError, IndexError, ValueError) as e:
+        return no_update, "", _notice(_reason(e))
+    lo, hi = value_range(kind)
+    values = {"key": f"{checkpoint}|{layer}|{cell}|{kind}|{start}|{stop}", "start": start, "n": stop - start,
+              "checkpoint": checkpoint, "layer": layer, "cell": cell, "kind": kind, "label": KIND_LABELS[kind],
+              "lo": lo, "step": (hi - lo) / N_LEVELS, "levels": _b64(quantize(shown, lo, hi))}
+    return values, f"layer {layer} · cell {cell} · {KIND_LABELS[kind]}", None
+
+
+@callback(Output("b-exact", "data"), Input("b-exact-req", "data"), State("b-run", "data"),
+          prevent_initial_call=True)
+def send_exact(req, run):
+    """Raw values of the shown cell for the hover box, sent only when the user hovers."""
+    try:
+        rec = data.open_recording(run, req["checkpoint"])
+        start, stop = window_bounds(req["start"], req["n"], rec.n_chars)
+        raw = rec.series(int(req["layer"]), int(req["cell"]), req["kind"], start, stop)
+    except (RecordingError, KeyError, IndexError, ValueError, TypeError):
+        return no_update
+    return {"key": req["key"], "values": _b64(raw.astype("<f4"))}
+
+
+def top_positions(values, k, spacing):
+    """Up to k positions of largest |value|, at least `spacing` apart, largest first."""
+    magnitude = np.nan_to_num(np.abs(values), nan=-1.0)
+    m = min(len(values), k * spacing * 2)
+    candidates = np.argpartition(-magnitude, m - 1)[:m] if m else []
+    chosen = []
+    for p in sorted(candidates, key=lambda p: -magnitude[p]):
+        if all(abs(p - q) >= spacing for q in chosen):
+            chosen.append(int(p))
+            if len(chosen) == k:
+                break
+    return chosen
+
+
+@callback(Output("b-hist", "figure"), Output("b-excerpts-data", "data"),
+          Input("b-checkpoint", "value"), Input("b-layer", "value"), Input("b-cell", "value"),
+          Input("b-kind", "value"), State("b-run", "data"))
+def summarize_cell(checkpoint, layer, cell, kind, run):
+    """The cell's histogram over the whole recording and its strongest positions, each in a short excerpt."""
+    try:
+        rec = data.open_recording(run, checkpoint)
+        shown = _shown(rec, layer, cell, kind)
+    except (RecordingError, KeyError, IndexError, ValueError):
+        return no_update, no_update
+    excerpts = []
+    for pos in top_positions(shown, EXCERPTS, BEFORE + AFTER):
+        a, b = max(0, pos - BEFORE), min(rec.n_chars, pos + AFTER)
+        spans = render_text(rec.window(a, b), quantize(shown[a:b], *value_range(kind)), offset=a)
+        excerpts.append(f'<div class="ex" data-pos="{pos}" data-start="{max(0, pos - JUMP_CONTEXT)}" '
+                        f'title="show position {pos} in the text window">'
+                        f'<span class="ex-at">#{pos} {shown[pos]:+.2f}</span> {spans}</div>')
+    title = f"{KIND_LABELS[kind]} of cell {layer}:{cell}, {rec.n_chars:,} positions"
+    return histogram(shown, kind, title), "".join(excerpts)
+
+
+@callback(Output("b-download", "data"), Input("b-export", "n_clicks"),
+          State("b-run", "data"), State("b-checkpoint", "value"), State("b-layer", "value"),
+          State("b-cell", "value"), State("b-kind", "value"), State("b-start", "value"), State("b-size", "value"),
+          State("b-view", "value"), prevent_initial_call=True)
+def export_view(_, run, checkpoint, layer, cell, kind, start, size, view):
+    """The current view as a standalone page, made by the same renderer as the CLI's."""
+    try:
+        start, stop = window_bounds(start, size, data.open_recording(run, checkpoint).n_chars)
+        page = export_html(data.run_dir(run), int(layer), int(cell), kind, start, stop, checkpoints=[checkpoint],
+                           top5=view == "top5")
+    except (ExportError, RecordingError, KeyError, TypeError, ValueError):
+        return no_update
+    return {"content": page, "filename": f"{run}-{checkpoint}-cell-{layer}-{cell}-{kind}.html", "type": "text/html"}
+
+
+# The browser side (assets/cellscope.js): paint the window and recolour it, step cells and pages, keep the
+# URL in step with the view, show the excerpts, keep the exact values for the hover box.
+clientside_callback(ClientsideFunction("cellscope", "paint"), Output("b-painted", "data"),
+                    Input("b-window", "data"), Input("b-values", "data"))
+clientside_callback(ClientsideFunction("cellscope", "stepCell"), Output("b-layer", "value"), Output("b-cell", "value"),
+                    Input("b-prev", "n_clicks"), Input("b-next", "n_clicks"), State("b-layer", "value"),
+                    State("b-cell", "value"), State("b-shape", "data"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction("cellscope", "stepPage"), Output("b-start", "value"),
+                    Input("b-page-prev", "n_clicks"), Input("b-page-next", "n_clicks"), State("b-start", "value"),
+                    State("b-size", "value"), State("b-window", "data"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction("cellscope", "syncUrl"),
+                    Input("b-checkpoint", "value"), Input("b-layer", "value"), Input("b-cell", "value"),
+                    Input("b-kind", "value"), Input("b-start", "value"), Input("b-size", "value"),
+                    Input("b-view", "value"), State("b-run", "data"), State("b-concept", "data"))
+clientside_callback(ClientsideFunction("cellscope", "showExcerpts"), Input("b-excerpts-data", "data"))
+clientside_callback(ClientsideFunction("cellscope", "keepExact"), Input("b-exact", "data"))

@@ -1,0 +1,469 @@
+"""Compare: one cell at every checkpoint of a run, to watch a detector (of quotes, of line ends...) appear.
+
+Within a run a cell keeps its index through training, so cell 1:17 at iteration 100 and at 2,000 is the same
+unit. The same text window is shown once per checkpoint, stacked, each row coloured by the cell at that
+iteration. Rendering follows research/dash-rendering.md and Browse's protocol: the rows' uncoloured spans
+(viz.text_html) travel once per window, identical texts once, and the browser inserts them; a cell switch
+sends only one base64 colour level per character per row and the browser sets each span's class.
+Around the rows: the top-5 guesses at a chosen position at each checkpoint, a concept's score against
+iteration, the loss curve, the samples written at each checkpoint and, with two runs served, the cell of the
+other run that moves most like this one (viz.matching).
+"""
+import base64
+import functools
+from html import escape
+
+import dash
+import numpy as np
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+
+from model.recording import RecordingError, iteration_of
+from viz import concepts
+from viz.app import data
+from viz.colors import display_values, prob_shade, quantize, value_range
+from viz.figures import loss_curve, score_vs_iteration
+from viz.matching import match_cells
+from viz.ranking import score_cells
+from viz.text_html import GLYPHS, render_text
+
+dash.register_page(__name__, path="/compare", name="Compare", title="cellscope · compare", order=2)
+
+DEFAULT_SIZE = 2000
+SIZES = [500, 1000, 2000, 5000, 10000]
+DEFAULT_CONCEPT = "quotes"
+KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
+CONTEXT = 40  # characters of text shown before the position whose guesses are tabled
+
+
+def _b64(array):
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _reason(e):
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
+def _notice(*lines):
+    return html.Div([html.P(line) if isinstance(line, str) else line for line in lines], className="msg error",
+                    role="alert")
+
+
+def _int(raw, name, default, lo, hi, problems):
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        problems.append(f"{name}={raw!r} is not a whole number; showing {name} {default}.")
+        return default
+    if not lo <= value <= hi:
+        problems.append(f"{name}={value} is out of range ({lo} to {hi}); showing {name} {default}.")
+        return default
+    return value
+
+
+def window_bounds(start, size, n):
+    """[start, stop) of a window clamped to one recording."""
+    start = min(max(int(start or 0), 0), max(n - 1, 0))
+    return start, min(n, start + min(max(int(size or DEFAULT_SIZE), 1), SIZES[-1]))
+
+
+def shown_checkpoints(run, chosen):
+    """The chosen checkpoints that the run has recorded, oldest first."""
+    found = data.recordings(run)
+    return sorted((c for c in chosen or [] if c in found), key=iteration_of)
+
+
+def window_key(run, checkpoints, start, size):
+    """Names one stack of text windows; the colour levels carry it so the browser never mixes two windows."""
+    return f"{run}|{','.join(checkpoints)}|{int(start or 0)}|{int(size or DEFAULT_SIZE)}"
+
+
+def val_loss(run, rec):
+    """Validation loss at the recording's checkpoint: from its meta, else from log.csv's checkpoint row."""
+    value = rec.meta.get("val_loss")
+    if value is None:
+        log = data.read_log(run)
+        if {"iteration", "val_loss"} <= set(log.columns):
+            rows = log[(log["iteration"] == rec.iteration) & log["val_loss"].notna()]
+            value = rows["val_loss"].iloc[-1] if len(rows) else None
+    return None if value is None else float(value)
+
+
+def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, concept=None, pos=None,
+           checkpoints=None, **_other_pages_params):
+    """The page for the URL's view; a bad parameter is explained and replaced by its default."""
+    problems, names = [], list(data.runs())
+    if not names:
+        return _notice("No runs are served. Start the app with: python app.py runs/NAME")
+    if run is not None and run not in names:
+        problems.append(f"There is no run {run!r} here (served: {', '.join(names)}); showing {names[0]}.")
+    run = run if run in names else names[0]
+    found = list(data.recordings(run))
+    if not found:
+        return _notice(f"Run {run} has no recordings yet. Record its checkpoints with:",
+                       html.Pre(f"python -m model.record {data.run_dir(run)} --all-checkpoints", className="command"))
+    try:
+        rec = data.open_recording(run)
+    except RecordingError as e:
+        return _notice(f"Cannot open the newest recording of {run}: {e}")
+    chosen = found
+    if checkpoints:
+        asked = checkpoints.split(",")
+        chosen = [c for c in found if c in asked] or found
+        if len(chosen) < len(asked):
+            problems.append(f"Some of checkpoints={checkpoints!r} are not recorded in {run} "
+                            f"(recorded: {', '.join(found)}).")
+    layer = _int(layer, "layer", 0, 0, rec.layers - 1, problems)
+    cell = _int(cell, "cell", 0, 0, rec.cells - 1, problems)
+    start = _int(start, "start", 0, 0, max(rec.n_chars - 1, 0), problems)
+    size = _int(size, "size", DEFAULT_SIZE, 1, SIZES[-1], problems)
+    pos = _int(pos, "pos", None, 0, max(rec.n_chars - 1, 0), problems)
+    if kind is not None and kind not in rec.kinds:
+        problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); showing c.")
+    kind = kind if kind in rec.kinds else rec.kinds[0]
+    if concept is not None and concept not in concepts.CONCEPTS:
+        problems.append(f"There is no concept {concept!r}; showing {DEFAULT_CONCEPT}.")
+    concept = concept if concept in concepts.CONCEPTS else DEFAULT_CONCEPT
+
+    def labeled(label, control):
+        return html.Label([html.Span(label, className="label"), control], className="control")
+
+    other_runs = [n for n in names if n != run]
+    if other_runs:
+        match_panel = html.Div([
+            html.Div(className="controls", children=[
+                labeled("run B", dcc.Dropdown(id="cmp-match-run", options=other_runs, value=other_runs[0],
+                                              clearable=False)),
+                labeled("checkpoint B", dcc.Dropdown(id="cmp-match-checkpoint", clearable=False)),
+            ]),
+            dcc.Loading(html.Div(id="cmp-match-result")),
+        ])
+    else:
+        match_panel = html.P("Serve a second run (python app.py runs/A runs/B) to find its cell that moves most "
+                             "like this one over the same text.", className="where")
+
+    section = {"margin": "1.2em 0 0.3em", "fontSize": "1em"}
+    return html.Div(className="compare", children=[
+        dcc.Store(id="cmp-run", data=run),
+        dcc.Store(id="cmp-all", data=found),
+        dcc.Store(id="cmp-shape", data={"layers": rec.layers, "cells": rec.cells}),
+        *[dcc.Store(id=name) for name in ("cmp-window", "cmp-levels", "cmp-painted")],
+        _notice(*problems) if problems else None,
+        html.Div(className="controls", children=[
+            labeled("checkpoints", dcc.Dropdown(id="cmp-checkpoints", options=found, value=chosen, multi=True,
+                                                clearable=False, style={"minWidth": "24em"})),
+        ]),
+        html.Div(className="controls", children=[
+            labeled("layer", dcc.Dropdown(id="cmp-layer", options=list(range(rec.layers)), value=layer,
+                                          clearable=False)),
+            labeled("cell", html.Span(className="stepper", children=[
+                html.Button("◀", id="cmp-prev", title="previous cell"),
+                dcc.Input(id="cmp-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell),
+                html.Button("▶", id="cmp-next", title="next cell"),
+            ])),
+            labeled("kind", dcc.RadioItems(id="cmp-kind", options=[{"label": KIND_LABELS[k], "value": k}
+                                                                    for k in rec.kinds], value=kind, inline=True)),
+            html.Span(id="cmp-label", className="cell-label"),
+        ]),
+        html.Div(className="controls", children=[
+            labeled("start", dcc.Input(id="cmp-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+                                       value=start, debounce=True)),
+            html.Button("◀ page", id="cmp-page-prev"),
+            html.Button("page ▶", id="cmp-page-next"),
+            labeled("window", dcc.Dropdown(id="cmp-size", options=sorted({*SIZES, size}), value=size,
+                                           clearable=False)),
+            html.Span(id="cmp-where", className="where"),
+        ]),
+        html.Div(id="cmp-window-msg"),
+        html.Div(id="cmp-levels-msg"),
+        html.Div(id="cmp-rows", className="cmp-rows"),
+        html.P("Rows scroll together. Click a character to see each checkpoint's guesses for the next one.",
+               className="where"),
+        html.Div(style={"display": "grid", "gridTemplateColumns": "minmax(0, 1fr) minmax(0, 1fr)", "gap": "1.2em"},
+                 children=[
+            html.Div([
+                html.H3("Top-5 guesses for the next character", style=section),
+                labeled("position", dcc.Input(id="cmp-pos", type="number", min=0, max=max(rec.n_chars - 1, 0),
+                                              step=1, value=pos, debounce=True)),
+                html.Div(id="cmp-guesses"),
+            ]),
+            html.Div([
+                html.H3("Concept score against iteration", style=section),
+                labeled("concept", dcc.Dropdown(id="cmp-concept", value=concept, clearable=False,
+                                                options=[{"label": c.id, "value": c.id, "title": c.description}
+                                                         for c in concepts.CONCEPTS.values()])),
+                html.Div(id="cmp-score-msg"),
+                dcc.Loading(dcc.Graph(id="cmp-score", config={"displayModeBar": False})),
+            ]),
+            html.Div([
+                html.H3("Loss", style=section),
+                dcc.Graph(id="cmp-loss", config={"displayModeBar": False}),
+            ]),
+            html.Div([html.H3("Match this cell in another run", style=section), match_panel]),
+        ]),
+        html.H3("Samples written at each checkpoint", style=section),
+        html.Div(id="cmp-samples", style={"display": "flex", "gap": "1em", "overflowX": "auto"}),
+    ])
+
+
+@callback(Output("cmp-window", "data"), Output("cmp-where", "children"), Output("cmp-window-msg", "children"),
+          Input("cmp-checkpoints", "value"), Input("cmp-start", "value"), Input("cmp-size", "value"),
+          State("cmp-run", "data"))
+def send_window(checkpoints, start, size, run):
+    """Every row's uncoloured spans, once per window; rows over identical text share one HTML string."""
+    checkpoints = shown_checkpoints(run, checkpoints)
+    if not checkpoints:
+        return no_update, "", _notice("Choose at least one recorded checkpoint.")
+    texts, rows = {}, []
+    try:
+        for checkpoint in checkpoints:
+            rec = data.open_recording(run, checkpoint)
+            a, b = window_bounds(start, size, rec.n_chars)
+            loss = val_loss(run, rec)
+            head = (f"<b>iter {rec.iteration:,}</b><br>" if rec.iteration is not None else "") + \
+                   f"{escape(checkpoint)}<br>val loss {'–' if loss is None else f'{loss:.3f}'}"
+            window = rec.window(a, b)
+            if (a, window) not in texts:
+                texts[(a, window)] = len(texts)
+            rows.append({"checkpoint": checkpoint, "head": head, "text": texts[(a, window)]})
+    except (RecordingError, KeyError) as e:
+        return no_update, "", _notice(_reason(e))
+    html_once = [render_text(window, offset=a) for a, window in texts]
+    win = {"key": window_key(run, checkpoints, start, size), "rows": rows, "html": html_once}
+    a, b = window_bounds(start, size, rec.n_chars)
+    return win, f"characters {a:,} to {b:,} of {rec.n_chars:,}, {len(rows)} checkpoints", None
+
+
+@callback(Output("cmp-levels", "data"), Output("cmp-label", "children"), Output("cmp-levels-msg", "children"),
+          Input("cmp-checkpoints", "value"), Input("cmp-layer", "value"), Input("cmp-cell", "value"),
+          Input("cmp-kind", "value"), Input("cmp-start", "value"), Input("cmp-size", "value"),
+          State("cmp-run", "data"))
+def send_levels(checkpoints, layer, cell, kind, start, size, run):
+    """The cell's colour level per character of every row: all a cell switch sends."""
+    checkpoints = shown_checkpoints(run, checkpoints)
+    if not checkpoints or layer is None or cell is None:
+        return no_update, "", None
+    levels = []
+    try:
+        for checkpoint in checkpoints:
+            rec = data.open_recording(run, checkpoint)
+            a, b = window_bounds(start, size, rec.n_chars)
+            shown = display_values(rec.series(int(layer), int(cell), kind, a, b), kind)
+            levels.append(_b64(quantize(shown, *value_range(kind))))
+    except (RecordingError, KeyError, IndexError, ValueError) as e:
+        return no_update, "", _notice(_reason(e))
+    key = window_key(run, checkpoints, start, size)
+    return ({"window": key, "key": f"{key}|{layer}|{cell}|{kind}", "levels": levels},
+            f"layer {layer} · cell {cell} · {KIND_LABELS.get(kind, kind)}", None)
+
+
+def _glyph(ch):
+    return GLYPHS.get(ch, ch)
+
+
+@callback(Output("cmp-guesses", "children"), Input("cmp-checkpoints", "value"), Input("cmp-pos", "value"),
+          Input("cmp-start", "value"), State("cmp-run", "data"))
+def guesses_table(checkpoints, pos, start, run):
+    """At one position, each checkpoint's five guesses for the next character, shaded by probability."""
+    checkpoints = shown_checkpoints(run, checkpoints)
+    if not checkpoints:
+        return None
+    pos = int(start or 0) if pos is None else int(pos)
+    rows, context = [], None
+    for checkpoint in checkpoints:
+        try:
+            rec = data.open_recording(run, checkpoint)
+        except (RecordingError, KeyError) as e:
+            return _notice(_reason(e))
+        if not 0 <= pos < rec.n_chars:
+            return _notice(f"position {pos} is outside the recorded text ({rec.n_chars:,} characters)")
+        (chars,), (probs,) = rec.top5(pos, pos + 1)
+        actual = rec.text[pos + 1] if pos + 1 < rec.n_chars else None
+        context = context or (rec.window(max(0, pos - CONTEXT), pos + 1), actual)
+        cells = [html.Td(f"{_glyph(g)} {p:.0%}", style={"background": prob_shade(p), "fontWeight":
+                                                            "bold" if g == actual else "normal"})
+                 for g, p in zip(chars, probs.tolist())]
+        p_actual = float(np.exp(-rec.loss(pos, pos + 1)[0]))
+        rows.append(html.Tr([html.Td(f"{rec.iteration:,}" if rec.iteration is not None else checkpoint), *cells,
+                             html.Td("–" if np.isnan(p_actual) else f"{p_actual:.0%}")]))
+    before, actual = context
+    head = html.Tr([html.Th("iteration"), *[html.Th(f"guess {k}") for k in range(1, 6)], html.Th("p(actual)")])
+    return html.Div([
+        html.P(["after ", html.Code("".join(_glyph(c) for c in before), className="cs-text"),
+                f" (position {pos}) comes ", html.Code(_glyph(actual) if actual else "(end of text)",
+                                                        className="cs-text")]),
+        html.Table([html.Thead(head), html.Tbody(rows)], className="cs-text guesses",
+                   style={"borderCollapse": "collapse", "fontSize": "13px"}),
+    ])
+
+
+@functools.lru_cache(maxsize=256)
+def concept_scores(rec, concept, kind):
+    """Every cell of one kind scored against a concept, once per (recording, concept, kind): scoring all cells
+    of a long recording takes seconds, and the chart asks for it on every cell switch."""
+    return score_cells(rec, concepts.concept_values(concept, rec.text), kinds=(kind,))
+
+
+@callback(Output("cmp-score", "figure"), Output("cmp-score-msg", "children"),
+          Input("cmp-checkpoints", "value"), Input("cmp-concept", "value"), Input("cmp-layer", "value"),
+          Input("cmp-cell", "value"), Input("cmp-kind", "value"), State("cmp-run", "data"))
+def score_chart(checkpoints, concept, layer, cell, kind, run):
+    """The best cell's score and this cell's score for a concept, at each checkpoint."""
+    checkpoints = shown_checkpoints(run, checkpoints)
+    if not checkpoints or layer is None or cell is None:
+        return no_update, None
+    points, problems, metric = [], [], None
+    for checkpoint in checkpoints:
+        try:
+            rec = data.open_recording(run, checkpoint)
+            scores = concept_scores(rec, concept, kind)
+        except (RecordingError, KeyError, ValueError) as e:
+            problems.append(f"{checkpoint}: {_reason(e)}")
+            continue
+        best = scores.iloc[0]
+        mine = scores[(scores["layer"] == int(layer)) & (scores["cell"] == int(cell))].iloc[0]
+        metric = best["metric"]
+        points.append({"iteration": rec.iteration, "best": best["score"], "best_cell": f"{best['layer']}:{best['cell']}",
+                       "best_sign": best["sign"], "cell": mine["score"], "cell_sign": mine["sign"]})
+    figure = score_vs_iteration(points, concept, f"{layer}:{cell} {KIND_LABELS.get(kind, kind)}", metric)
+    return figure, _notice(*problems) if problems else None
+
+
+@callback(Output("cmp-loss", "figure"), Input("cmp-checkpoints", "value"), State("cmp-run", "data"))
+def loss_chart(checkpoints, run):
+    return loss_curve(data.read_log(run), [iteration_of(c) for c in shown_checkpoints(run, checkpoints)])
+
+
+@callback(Output("cmp-samples", "children"), Input("cmp-checkpoints", "value"), State("cmp-run", "data"))
+def show_samples(checkpoints, run):
+    """The sample written at each shown checkpoint, side by side (html.Pre shows it as plain, escaped text)."""
+    written = data.samples(run)
+    shown = [c for c in shown_checkpoints(run, checkpoints) if c in written]
+    if not shown:
+        return html.P("No samples were written for these checkpoints.", className="where")
+    return [html.Div([html.B(f"iter {iteration_of(c):,}"),
+                      html.Pre(written[c], style={"whiteSpace": "pre-wrap", "width": "24em", "maxHeight": "18em",
+                                                  "overflowY": "auto", "background": "#f7f7f7", "padding": "0.4em",
+                                                  "margin": "0.3em 0", "fontSize": "12px"})],
+                     className="cmp-sample")
+            for c in shown]
+
+
+@callback(Output("cmp-match-checkpoint", "options"), Output("cmp-match-checkpoint", "value"),
+          Input("cmp-match-run", "value"))
+def match_checkpoints(run_b):
+    found = list(data.recordings(run_b)) if run_b else []
+    return found, found[-1] if found else None
+
+
+@callback(Output("cmp-match-result", "children"),
+          Input("cmp-match-checkpoint", "value"), Input("cmp-checkpoints", "value"), Input("cmp-layer", "value"),
+          Input("cmp-cell", "value"), Input("cmp-kind", "value"), State("cmp-match-run", "value"),
+          State("cmp-run", "data"))
+def match_cell(checkpoint_b, checkpoints, layer, cell, kind, run_b, run):
+    """The cell of run B whose activations correlate most (by |r|) with this cell's at the newest shown
+    checkpoint, over the same text."""
+    checkpoints = shown_checkpoints(run, checkpoints)
+    if not checkpoints or not checkpoint_b or layer is None or cell is None:
+        return None
+    try:
+        rec_a, rec_b = data.open_recording(run, checkpoints[-1]), data.open_recording(run_b, checkpoint_b)
+        best = match_cells(rec_a, rec_b, kind=kind, cells=[(int(layer), int(cell))]).iloc[0]
+    except (RecordingError, KeyError, ValueError, IndexError) as e:
+        return _notice(_reason(e))
+    lb, cb = int(best["layer_b"]), int(best["cell_b"])
+    link = f"/?run={run_b}&checkpoint={checkpoint_b}&layer={lb}&cell={cb}&kind={kind}"
+    return html.P([f"Cell {layer}:{cell} of {run} at {checkpoints[-1]} moves most like cell ",
+                   dcc.Link(f"{lb}:{cb}", href=link, id="cmp-match-link"),
+                   f" of {run_b} at {checkpoint_b}: r = {best['corr']:+.3f}"
+                   + (" (mirrored: high where this one is low)" if best["corr"] < 0 else "")])
+
+
+# The browser side. Same protocol as Browse (assets/cellscope.js): the rows are built once per window as HTML
+# (the heads are escaped on the server, the text by viz.text_html), a cell switch sets the class of every
+# .ch span from the levels. #cmp-rows gets data-window and data-painted (the keys painted), which the tests
+# and the benchmark wait on.
+clientside_callback(
+    """function (win, lv) {
+        const NO = window.dash_clientside.no_update, box = document.getElementById('cmp-rows');
+        if (!box || !win) return NO;
+        if (box.dataset.window !== win.key) {
+            box.innerHTML = win.rows.map(r =>
+                '<div class="cmp-row" style="display:flex;gap:0.8em;border-top:1px solid #ddd;padding:0.3em 0">' +
+                '<div class="cmp-head" style="width:8em;flex:none;font-size:0.85em;color:#444">' + r.head +
+                '</div><div class="cs-text cmp-text" style="flex:1;max-height:11em;overflow-y:auto">' +
+                win.html[r.text] + '</div></div>').join('');
+            const texts = Array.from(box.getElementsByClassName('cmp-text'));
+            box._rows = texts.map(t => Array.from(t.getElementsByClassName('ch')));
+            texts.forEach(t => t.addEventListener('scroll', () => {
+                for (const other of texts) if (other !== t && other.scrollTop !== t.scrollTop) other.scrollTop = t.scrollTop;
+            }));
+            if (!box._clicks) {
+                box._clicks = true;
+                box.addEventListener('click', e => {
+                    const span = e.target.closest('.ch');
+                    if (span) window.dash_clientside.set_props('cmp-pos', {value: Number(span.dataset.i)});
+                });
+            }
+            box.dataset.window = win.key;
+            delete box.dataset.painted;
+        }
+        if (lv && lv.window === win.key && box.dataset.painted !== lv.key) {
+            box._rows.forEach((spans, r) => {
+                const s = atob(lv.levels[r]), n = Math.min(s.length, spans.length);
+                for (let i = 0; i < n; i++) spans[i].className = 'ch v' + s.charCodeAt(i);
+            });
+            box.dataset.painted = lv.key;
+        }
+        return box.dataset.painted || null;
+    }""",
+    Output("cmp-painted", "data"), Input("cmp-window", "data"), Input("cmp-levels", "data"))
+
+# Outline the character whose guesses are tabled, in every row (style, so recolouring keeps it).
+clientside_callback(
+    """function (pos, painted) {
+        const box = document.getElementById('cmp-rows');
+        if (!box) return;
+        (box._marked || []).forEach(s => { s.style.outline = ''; });
+        box._marked = pos === null || pos === undefined ? [] :
+            Array.from(box.querySelectorAll('.ch[data-i="' + Number(pos) + '"]'));
+        box._marked.forEach(s => { s.style.outline = '2px solid #c0392b'; });
+    }""",
+    Input("cmp-pos", "value"), Input("cmp-painted", "data"))
+
+clientside_callback(
+    """function (prev, next, layer, cell, shape) {
+        const step = window.dash_clientside.callback_context.triggered_id === 'cmp-prev' ? -1 : 1;
+        const total = shape.layers * shape.cells;
+        const flat = ((layer || 0) * shape.cells + (cell || 0) + step + total) % total;
+        const newLayer = Math.floor(flat / shape.cells);
+        return [newLayer === layer ? window.dash_clientside.no_update : newLayer, flat % shape.cells];
+    }""",
+    Output("cmp-layer", "value"), Output("cmp-cell", "value"), Input("cmp-prev", "n_clicks"),
+    Input("cmp-next", "n_clicks"), State("cmp-layer", "value"), State("cmp-cell", "value"), State("cmp-shape", "data"),
+    prevent_initial_call=True)
+
+clientside_callback(
+    """function (prev, next, start, size) {
+        const back = window.dash_clientside.callback_context.triggered_id === 'cmp-page-prev';
+        const input = document.getElementById('cmp-start'), last = input ? Number(input.max) : Infinity;
+        const moved = Math.max(0, Math.min((start || 0) + (back ? -size : size), last));
+        return moved === start ? window.dash_clientside.no_update : moved;
+    }""",
+    Output("cmp-start", "value"), Input("cmp-page-prev", "n_clicks"), Input("cmp-page-next", "n_clicks"),
+    State("cmp-start", "value"), State("cmp-size", "value"), prevent_initial_call=True)
+
+# Keep the address bar a link to this view without a reload.
+clientside_callback(
+    """function (checkpoints, layer, cell, kind, start, size, concept, pos, run, all) {
+        if (layer === null || layer === undefined || cell === null || cell === undefined) return;
+        const q = new URLSearchParams({run: run, layer: layer, cell: cell, kind: kind, start: start || 0,
+                                       size: size, concept: concept});
+        if (pos !== null && pos !== undefined) q.set('pos', pos);
+        if (checkpoints && checkpoints.length !== all.length) q.set('checkpoints', checkpoints.join(','));
+        window.history.replaceState(window.history.state, '', window.location.pathname + '?' + q);
+    }""",
+    Input("cmp-checkpoints", "value"), Input("cmp-layer", "value"), Input("cmp-cell", "value"),
+    Input("cmp-kind", "value"), Input("cmp-start", "value"), Input("cmp-size", "value"),
+    Input("cmp-concept", "value"), Input("cmp-pos", "value"), State("cmp-run", "data"), State("cmp-all", "data"))

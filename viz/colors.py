@@ -1,0 +1,62 @@
+"""Value -> colour: one diverging scale for activations, one light ramp for guess probabilities.
+
+Activations are quantized to N_LEVELS so a whole text can be coloured with N_LEVELS CSS classes and a cell
+switch only needs to send one small integer per character.
+"""
+import numpy as np
+
+N_LEVELS = 21
+ZERO_LEVEL = N_LEVELS // 2
+
+# Blue = low, near-white = 0, green = high, as in Karpathy's 2015 figures. The blue side runs through
+# ColorBrewer BuPu/PuBu blues, the green side through YlGn: the violet tint of the blues and the yellow tint
+# of the greens keep the two sides apart for all three kinds of colour blindness (tests/test_colors.py
+# simulates them), and luminance falls monotonically away from zero on each side, so it also reads in grey.
+LEVEL_COLORS = [
+    "#081d58", "#192b7c", "#2c3f9b", "#4360ae", "#647cbc", "#8c96c6", "#a9add3", "#c2c3df", "#d4d4e8", "#e6e6f0",
+    "#f7f7f7",
+    "#e8f3cd", "#d9f0a3", "#c3e698", "#addd8e", "#93d284", "#78c679", "#54b466", "#31a354", "#188546", "#006837",
+]
+
+GUESS_RGB = (227, 74, 51)  # the 2015 figure shaded guesses red; a single-hue ramp reads by lightness alone
+
+
+def value_range(kind):
+    """The (lo, hi) that spans the whole scale: states live in [-1, 1] (c as tanh(c)), gates in [0, 1]."""
+    return (-1.0, 1.0) if kind in ("c", "h") else (0.0, 1.0)
+
+
+def display_values(values, kind):
+    """What the views show: the cell state c is unbounded, so it is squashed with tanh like h is."""
+    values = np.asarray(values, dtype=np.float32)
+    return np.tanh(values) if kind == "c" else values
+
+
+def quantize(values, lo=-1.0, hi=1.0):
+    """Equal-width bins over [lo, hi] (out-of-range values clip to the end bins); NaN -> the middle level."""
+    x = (np.asarray(values, dtype=np.float32) - lo) / (hi - lo)
+    x = np.clip(np.nan_to_num(x, nan=0.5), 0.0, 1.0)
+    return np.minimum(np.floor(x * N_LEVELS), N_LEVELS - 1).astype(np.uint8)
+
+
+def _luminance(hex_color):
+    c = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(c @ [0.2126, 0.7152, 0.0722])
+
+
+def level_css():
+    """One rule per level, `.v0 { ... }`; the darkest levels get white text so the letter stays legible."""
+    rules = []
+    for level, color in enumerate(LEVEL_COLORS):
+        ink = "; color: #fff" if _luminance(color) < 0.18 else ""
+        rules.append(f".v{level} {{ background: {color}{ink} }}")
+    return "\n".join(rules) + "\n"
+
+
+def prob_shade(p):
+    """Background for a guess with probability p: transparent at 0, a mid red-orange at 1 (black text stays
+    at a contrast ratio of 6.8:1 or more)."""
+    alpha = 0.8 * float(np.clip(np.nan_to_num(p), 0.0, 1.0))
+    r, g, b = GUESS_RGB
+    return f"rgba({r}, {g}, {b}, {alpha:.2f})"
