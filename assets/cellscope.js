@@ -10,6 +10,8 @@
        levels is base64, one byte per character, the colour level from viz.colors.quantize; each character's
        span gets the class "ch v<level>". Nothing else is sent to recolour.
    b-exact {key, values}  the cell's raw float32 values for the window, asked for (b-exact-req) on first hover.
+   b-painted  set by paint to "checkpoint|layer|cell|kind" once a new cell shows: the server then sends its
+       histogram and strongest positions, after the recolouring rather than competing with it.
    The text container gets data-window (the painted window's key) and data-painted (the painted values' key),
    which the tests and bench/dashboard_speed.py wait on. */
 (function () {
@@ -47,8 +49,13 @@
       view.vals = vals;
       view.levels = levels;
       if (view.focus !== null) focus(box);
+      const cell = [vals.checkpoint, vals.layer, vals.cell, vals.kind].join('|');
+      if (cell !== box._cell) {
+        box._cell = cell;
+        return cell;  // b-painted: the histogram and excerpts follow the painted cell
+      }
     }
-    return box.dataset.painted || null;
+    return NO();
   }
 
   /* Outline the character an excerpt pointed at and scroll it into view. */

@@ -267,35 +267,23 @@ def _files(path):
 
 
 def test_hostile_text_is_shown_literally_and_runs_nothing(duo, runs):
-    T0=time.time()
     visit(duo, "?run=hostile")
-    print("T", round(time.time()-T0,2), 'visit(duo, "?run=hostile")')
     shown = duo.driver.execute_script("return Array.from(document.querySelectorAll('#b-text .ch'), e => e.textContent)")
-    print("T", round(time.time()-T0,2), 'shown = duo.driver.execute_script("retur')
     assert "".join(UNGLYPH.get(c, c) for c in shown) == runs["hostile_text"]
-    print("T", round(time.time()-T0,2), 'assert "".join(UNGLYPH.get(c, c) for c i')
+    visible = duo.driver.execute_script("return document.getElementById('b-text').textContent")
     for payload in XSS:
-        assert payload.replace(" ", "·") in duo.find_element("#b-text").text
+        assert payload.replace(" ", "·") in visible
     injected = "#b-text script, #b-text img, #b-excerpts script, #b-excerpts img, #cs-tip img"
-    print("T", round(time.time()-T0,2), 'injected = "#b-text script, #b-text img,')
     ActionChains(duo.driver).move_to_element(duo.find_element('#b-text .ch[data-i="5"]')).perform()
-    print("T", round(time.time()-T0,2), 'ActionChains(duo.driver).move_to_element')
     duo.wait_for_element("#cs-tip .tip-guess")
-    print("T", round(time.time()-T0,2), 'duo.wait_for_element("#cs-tip .tip-guess')
     assert duo.driver.execute_script(f"return document.querySelectorAll('{injected}').length") == 0
-    print("T", round(time.time()-T0,2), 'assert duo.driver.execute_script(f"retur')
     assert duo.find_elements("#cs-tip .tip-guess")[0].find_element(By.CSS_SELECTOR, ".tip-char").text == "<"
-    print("T", round(time.time()-T0,2), 'assert duo.find_elements("#cs-tip .tip-g')
     with pytest.raises(NoAlertPresentException):
         duo.driver.switch_to.alert.text
     visit(duo, "?run=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")  # a run name from the URL is text too
-    print("T", round(time.time()-T0,2), 'visit(duo, "?run=%3Cimg%20src%3Dx%20oner')
     assert "<img src=x onerror=alert(1)>" in duo.find_element(".msg.error").text
-    print("T", round(time.time()-T0,2), 'assert "<img src=x onerror=alert(1)>" in')
     assert duo.driver.execute_script("return document.querySelectorAll('.msg img').length") == 0
-    print("T", round(time.time()-T0,2), 'assert duo.driver.execute_script("return')
     assert duo.get_logs() == []
-    print("T", round(time.time()-T0,2), 'assert duo.get_logs() == []')
 
 
 def test_bad_command_line_is_one_line(tmp_path, capsys):

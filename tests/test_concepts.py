@@ -7,6 +7,7 @@ import functools
 import inspect
 import json.decoder
 import re
+import shlex
 import sysconfig
 import tokenize
 from pathlib import Path
@@ -147,6 +148,11 @@ def test_single_quotes_skip_elisions_in_shakespeare():
     assert not elision.at("'Tis not four days") and not elision.at("four days gone")
 
 
+def test_wiki_italics_and_bold_are_no_single_quotes():
+    s = Labels("single-quotes", paragraph_around(corpus("wiki.xml"), "'''Anarchism''' is a [[political"))
+    assert not s.values[:s.text.index("[[political")].any()
+
+
 def test_single_quotes_nested_in_double_quotes():
     text = paragraph_around(corpus("war_and_peace.txt"), '"Well, Prince, so Genoa')
     s = Labels("single-quotes", text)
@@ -171,6 +177,10 @@ def test_url_in_wiki_markup():
     assert not g.at("f=false ''Anarchism", 7)
     census = Labels("url", paragraph_around(wiki, "http://www.census.gov/prod/2003pubs/c2kbr-24.pdf&lt;"))
     assert census.at("c2kbr-24.pdf&lt;", 11) and not census.at("c2kbr-24.pdf&lt;", 12)  # stops at &lt;
+    pairs = Labels("url", paragraph_around(wiki, "[http://lcweb2.loc.gov/cgi-bin/query/r?frd/cstdy:@field("))
+    assert pairs.at("@field(DOCID+dz0074) Religious", 19) and not pairs.at("dz0074) Religious", 7)
+    period = Labels("url", paragraph_around(wiki, "http://www.oed.com. (Accessed"))
+    assert period.at("www.oed.com. (Accessed", 10) and not period.at("www.oed.com. (Accessed", 11)
     bare = Labels("url", paragraph_around(wiki, "|publisher=www.thearda.com |"))
     assert not bare.at("publisher=www.thearda.com", 9)
     assert bare.at("www.thearda.com") and bare.at("www.thearda.com |", 14)
@@ -209,6 +219,8 @@ def test_xml_tags_and_escaped_tags():
     assert not x.at("&lt;ref&gt;") and not x.at("&lt;ref&gt;", 4)  # escaped: text inside <text>
     latex = Labels("xml-tag", paragraph_around(corpus("latex.tex"), "<Dx,Dy>"))
     assert latex.at("<Dx,Dy>") and not latex.at("<Dx,Dy>", 6)
+    math = Labels("xml-tag", paragraph_around(corpus("latex.tex"), r"for $1-2a<\abs{z}<1-a$, and $h(r)=0$"))
+    assert not math.values.any()  # a '<' before a digit or backslash is less-than, not a tag
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -300,8 +312,19 @@ def test_string_literals_with_escapes():
     assert s.at(escaped) and s.at(escaped, 2) and not s.at(escaped, 3)  # \\ is one escape; the ' closes
     assert not s.at(escaped, 4) and s.at(escaped, 6) and not s.at(escaped, 9)
     assert s.at('"""Implementation of JSONDecoder') and s.at("Implementation of JSONDecoder")
+    assert s.at("msg: The unformatted error message")  # a docstring's later lines
+    assert s.at('"""', 1, nth=1) and not s.at('"""', 2, nth=1)  # the docstring's closing quotes
     assert not s.at("import re\n")
     assert not s.at("# Note that this exception")
+    quoted = Labels("string-literal", inspect.getsource(shlex))
+    line = r'''return "\"%s\", line %d: " % (infile, lineno)'''
+    assert not quoted.at(line, 6) and quoted.at(line, 7) and quoted.at(line, 8)  # \" does not close
+    assert quoted.at(line, line.index("%s")) and quoted.at(line, line.index(", line"))
+    assert quoted.at(line, line.index(': "') + 1) and not quoted.at(line, line.index(': "') + 2)
+    assert not quoted.at(line, line.index(" % (infile"))
+    prose = Labels("string-literal", paragraph_around(corpus("war_and_peace.txt"), "\"Don't tease! Well"))
+    assert prose.at("Don't tease") and prose.at("Novosiltsev's\n", 12)  # an unclosed string ends with its line
+    assert not prose.at("Novosiltsev's\n", 13) and not prose.at("dispatch? You know")
     python_h = Labels("string-literal", PYTHON_HEADER.read_text())
     assert python_h.at('#include "patchlevel.h"', 9) and python_h.at("patchlevel.h")
     assert not python_h.at('"patchlevel.h"\n', 13)

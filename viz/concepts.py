@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-BLANK_LINE = r"\n[^\S\n]*\n"  # the event sits on its second newline: that is when the line is known blank
+_BLANK_LINE = r"\n[^\S\n]*\n"  # the event sits on its second newline: that is when the line is known blank
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def _codes(text):
 def _char_class(text, predicate):
     """predicate(ch) at every position, evaluated once per distinct character."""
     codes = _codes(text)
-    present = np.flatnonzero(np.bincount(codes)) if len(codes) else np.zeros(0, np.int64)
+    present = np.flatnonzero(np.bincount(codes))
     table = np.zeros(int(present[-1]) + 1 if len(present) else 1, bool)
     table[present] = [predicate(chr(c)) for c in present]
     return table[codes]
@@ -90,7 +90,7 @@ def _nesting_depth(text, tokens, openers):
 # prose
 
 
-_DOUBLE_QUOTE_EVENTS = re.compile(r'["“”]|``|\'\'|' + BLANK_LINE)
+_DOUBLE_QUOTE_EVENTS = re.compile(r'["“”]|``|\'\'|' + _BLANK_LINE)
 
 
 def quotes(text):
@@ -107,8 +107,8 @@ def quotes(text):
     return _piecewise(len(text), positions, values, bool)
 
 
-# Runs of two or more ' or ` are other marks (wiki ''italics'' and '''bold''', LaTeX ``double quotes''): skipped.
-_SINGLE_QUOTE_EVENTS = re.compile(r"''+|``+|['‘’`]|" + BLANK_LINE)
+# Runs of two or more ' or ` are other marks (wiki ''italics'', '''bold''', LaTeX ``quotes''): skipped.
+_SINGLE_QUOTE_EVENTS = re.compile(r"''+|``+|['‘’`]|" + _BLANK_LINE)
 # Apostrophes that stand for dropped letters at a word's edge ('tis, 'em, o' the, th' other): not quotes.
 _ELISIONS = re.compile(
     r"(?<![A-Za-z])(?P<lead>['’])(?:tis|twas|twere|twill|twould|twixt|t|s|em|gainst|mongst|fore|bout|cause|"
@@ -121,10 +121,10 @@ _ELISIONS = re.compile(
 def single_quotes(text):
     """Straight ', typographic ‘ ’ or LaTeX ` ' quotes, told apart from apostrophes by their neighbours.
 
-    An apostrophe between two letters (don't, Natasha's) or in a known elision is skipped. Outside a quote, a
-    mark opens one if it follows a non-alphanumeric and precedes a non-space; inside, a mark closes it if it
-    follows a non-space and precedes a non-alphanumeric. ‘ and ` can only open, ’ only close. A plural possessive
-    (the soldiers' song) met inside a quote closes it too early: the one known miss.
+    Outside a quote, a mark opens one if it follows a non-alphanumeric and precedes a non-space; inside, a mark
+    closes it if it follows a non-space and precedes a non-alphanumeric. So an apostrophe between two letters
+    (don't, Natasha's) does neither; known elisions ('tis, 'em, o' the) are skipped. ‘ and ` can only open, ’
+    only close. A plural possessive (the soldiers' song) met inside a quote closes it too early: the known miss.
     """
     elided = {m.start("lead") if m.group("lead") else m.start("trail") for m in _ELISIONS.finditer(text)}
     n = len(text)
@@ -133,19 +133,17 @@ def single_quotes(text):
         i, mark = m.end() - 1, m.group()
         if mark[0] == "\n":
             inside = False
-        elif len(mark) > 1:
+        elif len(mark) > 1 or i in elided:
             continue
         else:
             before = text[i - 1] if i > 0 else " "
             after = text[i + 1] if i + 1 < n else " "
-            if (before.isalpha() and after.isalpha()) or i in elided:
-                continue
             if inside and mark not in "‘`" and not before.isspace() and not after.isalnum():
                 inside = False
             elif not inside and mark != "’" and not before.isalnum() and not after.isspace():
                 inside = True
             else:
-                continue
+                continue  # an apostrophe
         positions.append(i)
         values.append(inside)
     return _piecewise(n, positions, values, bool)
@@ -155,17 +153,22 @@ def single_quotes(text):
 # markup
 
 # A URL runs to whitespace or a character that cannot be in one, stops before an escaped tag or quote
-# (&lt; &gt; &quot;, as in a wiki dump) and leaves out trailing sentence punctuation.
-_URL = re.compile(r"""(?:https?://|(?<![\w.@/])www\.)(?:(?!&(?:lt|gt|quot);)[^\s<>"|\[\]{}])*(?<![.,;:!?')])""")
+# (&lt; &gt; &quot;, as in a wiki dump), keeps parentheses only in pairs (wiki/Foo_(bar)) and leaves out
+# trailing sentence punctuation. Possessive quantifiers: no backtracking, whatever the text.
+_URL_RUN = r"""[^\s<>"|\[\]{}()&]"""
+_URL = re.compile(rf"(?:https?://|(?<![\w.@/])www\.)(?:{_URL_RUN}++|&(?!lt;|gt;|quot;)|\({_URL_RUN}*+\))*+")
 
 
 def url(text):
-    spans = [m.span() for m in _URL.finditer(text)]
-    return _spans(len(text), [s for s, _ in spans], [e for _, e in spans])
+    starts, stops = [], []
+    for m in _URL.finditer(text):
+        starts.append(m.start())
+        stops.append(m.start() + len(m.group().rstrip(".,;:!?'")))
+    return _spans(len(text), starts, stops)
 
 
-_WIKILINK_TOKENS = re.compile(r"\[\[|\]\]|" + BLANK_LINE)
-_TEMPLATE_TOKENS = re.compile(r"\{\{|\}\}|" + BLANK_LINE)
+_WIKILINK_TOKENS = re.compile(r"\[\[|\]\]|" + _BLANK_LINE)
+_TEMPLATE_TOKENS = re.compile(r"\{\{|\}\}|" + _BLANK_LINE)
 
 
 def wikilink(text):
@@ -188,8 +191,8 @@ def xml_tag(text):
 # ---------------------------------------------------------------------------------------------------------
 # brackets and lines
 
-_PAREN_TOKENS = re.compile(r"[()]|" + BLANK_LINE)
-_BRACKET_TOKENS = re.compile(r"[(\[{)\]}]|" + BLANK_LINE)
+_PAREN_TOKENS = re.compile(r"[()]|" + _BLANK_LINE)
+_BRACKET_TOKENS = re.compile(r"[(\[{)\]}]|" + _BLANK_LINE)
 
 
 def parens(text):
@@ -207,7 +210,7 @@ def line_position(text):
     """
     t = np.arange(len(text))
     is_newline = _codes(text) == ord("\n")
-    last_newline = np.maximum.accumulate(np.where(is_newline, t, -1)) if len(t) else t
+    last_newline = np.maximum.accumulate(np.where(is_newline, t, -1))
     return (t - last_newline).astype(np.float32)
 
 
@@ -299,8 +302,9 @@ def _is_vowel(ch):
 
 
 CONCEPTS = {c.id: c for c in [
-    Concept("quotes", 'inside "double quotes" (or “ ”); a blank line closes an unclosed one', "binary", quotes),
-    Concept("single-quotes", "inside 'single quotes' (or ‘ ’); apostrophes (don't, 'tis, o') are skipped",
+    Concept("quotes", 'inside "double quotes" (or “ ”, LaTeX ``...\'\'); a blank line closes an open one', "binary",
+            quotes),
+    Concept("single-quotes", "inside 'single quotes' (or ‘ ’, LaTeX `...'); apostrophes (don't, 'tis, o') are not",
             "binary", single_quotes),
     Concept("url", "inside an http://, https:// or www. URL", "binary", url),
     Concept("wikilink", "inside a [[wiki link]], nesting allowed", "binary", wikilink),
@@ -338,7 +342,7 @@ def regex_mask(pattern, text):
     try:
         compiled = re.compile(pattern)
     except re.error as e:
-        raise ValueError(f"invalid regular expression {pattern!r}: {e}".replace("\n", " ")) from None
+        raise ValueError(f"invalid regular expression {pattern!r}: {e}") from None
     spans = [m.span() for m in compiled.finditer(text)]
     return _spans(len(text), [s for s, _ in spans], [e for _, e in spans])
 

@@ -28,6 +28,9 @@ SIZES = [1000, 2000, 5000, 10000, 20000, 50000, 100000]
 KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
 EXCERPTS, BEFORE, AFTER = 10, 24, 8  # strongest positions listed, and the context shown around each
 JUMP_CONTEXT = 200  # an excerpt click opens the window this many characters before the position
+# The text window is cut into blocks (ending at newlines, so lines stay whole) that the browser does not style,
+# lay out or paint while they are off screen (CSS content-visibility): a cell switch then costs what is visible.
+BLOCK = 1000
 
 
 def window_bounds(start, size, n):
@@ -162,6 +165,17 @@ def _runs_of(mask):
     return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1).tolist()
 
 
+def _blocks(text, size=BLOCK):
+    """[a, b) blocks of about `size` characters that end just after a newline where one is near."""
+    a, blocks = 0, []
+    while a < len(text):
+        newline = text.find("\n", a + size, a + 2 * size)
+        b = min(len(text), a + size if newline < 0 else newline + 1)
+        blocks.append((a, b))
+        a = b
+    return blocks
+
+
 @callback(Output("b-window", "data"), Output("b-where", "children"), Output("b-window-msg", "children"),
           Input("b-checkpoint", "value"), Input("b-start", "value"), Input("b-size", "value"),
           Input("b-view", "value"), State("b-run", "data"), State("b-concept", "data"))
@@ -173,7 +187,10 @@ def send_window(checkpoint, start, size, view, run, concept):
         return no_update, "", _notice(_reason(e))
     start, stop = window_bounds(start, size, rec.n_chars)
     chars, probs = rec.top5(start, stop)
-    spans = render_text(rec.window(start, stop), top5=(chars, probs) if view == "top5" else None, offset=start)
+    text = rec.window(start, stop)
+    spans = "".join('<div class="block">' + render_text(text[a:b], top5=(chars[a:b], probs[a:b]) if view == "top5"
+                                                        else None, offset=start + a) + "</div>"
+                    for a, b in _blocks(text))
     marks = _runs_of(_concept_mask(rec.text, concept)[start:stop]) if concept else []
     window = {
         "key": f"{run}|{checkpoint}|{start}|{stop}|{view}|{concept}", "start": start, "stop": stop,
@@ -237,11 +254,13 @@ def top_positions(values, k, spacing):
     return chosen
 
 
-@callback(Output("b-hist", "figure"), Output("b-excerpts-data", "data"),
-          Input("b-checkpoint", "value"), Input("b-layer", "value"), Input("b-cell", "value"),
-          Input("b-kind", "value"), State("b-run", "data"))
-def summarize_cell(checkpoint, layer, cell, kind, run):
-    """The cell's histogram over the whole recording and its strongest positions, each in a short excerpt."""
+@callback(Output("b-hist", "figure"), Output("b-excerpts-data", "data"), Input("b-painted", "data"),
+          State("b-checkpoint", "value"), State("b-layer", "value"), State("b-cell", "value"),
+          State("b-kind", "value"), State("b-run", "data"))
+def summarize_cell(_, checkpoint, layer, cell, kind, run):
+    """The cell's histogram over the whole recording and its strongest positions, each in a short excerpt.
+
+    Asked for once the text shows the cell (b-painted), so it never competes with the recolouring."""
     try:
         rec = data.open_recording(run, checkpoint)
         shown = _shown(rec, layer, cell, kind)

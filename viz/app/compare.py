@@ -33,6 +33,7 @@ SIZES = [500, 1000, 2000, 5000, 10000]
 DEFAULT_CONCEPT = "quotes"
 KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
 CONTEXT = 40  # characters of text shown before the position whose guesses are tabled
+PAD = {"padding": "0.15em 0.6em", "textAlign": "left"}
 
 
 def _b64(array):
@@ -159,7 +160,8 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
                                           clearable=False)),
             labeled("cell", html.Span(className="stepper", children=[
                 html.Button("◀", id="cmp-prev", title="previous cell"),
-                dcc.Input(id="cmp-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell),
+                dcc.Input(id="cmp-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell,
+                          style={"width": "7em"}),
                 html.Button("▶", id="cmp-next", title="next cell"),
             ])),
             labeled("kind", dcc.RadioItems(id="cmp-kind", options=[{"label": KIND_LABELS[k], "value": k}
@@ -168,7 +170,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
         ]),
         html.Div(className="controls", children=[
             labeled("start", dcc.Input(id="cmp-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
-                                       value=start, debounce=True)),
+                                       value=start, debounce=True, style={"width": "8em"})),
             html.Button("◀ page", id="cmp-page-prev"),
             html.Button("page ▶", id="cmp-page-next"),
             labeled("window", dcc.Dropdown(id="cmp-size", options=sorted({*SIZES, size}), value=size,
@@ -185,7 +187,8 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
             html.Div([
                 html.H3("Top-5 guesses for the next character", style=section),
                 labeled("position", dcc.Input(id="cmp-pos", type="number", min=0, max=max(rec.n_chars - 1, 0),
-                                              step=1, value=pos, debounce=True)),
+                                              step=1, value=pos, debounce=True,
+                                              style={"width": "8em"})),
                 html.Div(id="cmp-guesses"),
             ]),
             html.Div([
@@ -281,14 +284,14 @@ def guesses_table(checkpoints, pos, start, run):
         (chars,), (probs,) = rec.top5(pos, pos + 1)
         actual = rec.text[pos + 1] if pos + 1 < rec.n_chars else None
         context = context or (rec.window(max(0, pos - CONTEXT), pos + 1), actual)
-        cells = [html.Td(f"{_glyph(g)} {p:.0%}", style={"background": prob_shade(p), "fontWeight":
-                                                            "bold" if g == actual else "normal"})
+        cells = [html.Td(f"{_glyph(g)} {p:.0%}", style={**PAD, "background": prob_shade(p),
+                                                        "fontWeight": "bold" if g == actual else "normal"})
                  for g, p in zip(chars, probs.tolist())]
         p_actual = float(np.exp(-rec.loss(pos, pos + 1)[0]))
-        rows.append(html.Tr([html.Td(f"{rec.iteration:,}" if rec.iteration is not None else checkpoint), *cells,
-                             html.Td("–" if np.isnan(p_actual) else f"{p_actual:.0%}")]))
+        rows.append(html.Tr([html.Td(f"{rec.iteration:,}" if rec.iteration is not None else checkpoint, style=PAD),
+                             *cells, html.Td("–" if np.isnan(p_actual) else f"{p_actual:.0%}", style=PAD)]))
     before, actual = context
-    head = html.Tr([html.Th("iteration"), *[html.Th(f"guess {k}") for k in range(1, 6)], html.Th("p(actual)")])
+    head = html.Tr([html.Th(name, style=PAD) for name in ["iteration", *[f"guess {k}" for k in range(1, 6)], "p(actual)"]])
     return html.Div([
         html.P(["after ", html.Code("".join(_glyph(c) for c in before), className="cs-text"),
                 f" (position {pos}) comes ", html.Code(_glyph(actual) if actual else "(end of text)",
