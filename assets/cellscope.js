@@ -35,6 +35,7 @@
       box._spans = Array.from(box.getElementsByClassName('ch'));
       box._base = box._spans.map(() => 'ch');
       for (const [a, b] of win.marks) for (let i = a; i < b; i++) box._base[i] = 'ch u';
+      box._levels = new Uint8Array(box._spans.length).fill(255);  // the level each span shows; 255: none yet
       box._at = null;
       box.dataset.window = win.key;
       delete box.dataset.painted;
@@ -43,8 +44,11 @@
                   loss: floats(win.loss)};
     }
     if (vals && vals.start === win.start && vals.n === win.stop - win.start && box.dataset.painted !== vals.key) {
-      const levels = bytes(vals.levels), spans = box._spans, base = box._base;
-      for (let i = 0; i < levels.length; i++) spans[i].className = base[i] + ' v' + levels[i];
+      const levels = bytes(vals.levels), shown = box._levels, spans = box._spans, base = box._base;
+      for (let i = 0; i < levels.length; i++) {
+        if (levels[i] !== shown[i]) spans[i].className = base[i] + ' v' + levels[i];
+      }
+      box._levels = levels;
       box.dataset.painted = vals.key;
       view.vals = vals;
       view.levels = levels;

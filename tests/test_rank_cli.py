@@ -10,7 +10,7 @@ import pytest
 
 from model.recording import RecordingWriter
 from viz.concepts import CONCEPTS, concept_values
-from viz.rank import main
+from viz.rank import main, rank_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -120,3 +120,13 @@ def test_bad_input_is_one_line_on_stderr(run_dir, tmp_path, capsys):
     ]
     for args, fragments in cases:
         assert_one_line_error(rank_in_process(capsys, *args), *fragments)
+
+
+def test_real_run_every_checkpoint(tiny_run):
+    """The lead's tiny trained run, recorded with gates: every kind can be ranked, one best row per checkpoint."""
+    rows = rank_run(tiny_run, "quotes", kinds=("c", "h", "i", "f", "o"), all_checkpoints=True, top=1)
+    assert list(rows["iteration"]) == [50, 100, 150]
+    assert ((rows["score"] >= 0.5) & (rows["score"] <= 1)).all() and (rows["metric"] == "auroc").all()
+    result = rank(tiny_run, "--concept", "line-position", "--json", "--top", "3")
+    assert result.returncode == 0, result.stderr
+    assert [row["metric"] for row in json.loads(result.stdout)] == ["spearman"] * 3

@@ -197,7 +197,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
                                                 options=[{"label": c.id, "value": c.id, "title": c.description}
                                                          for c in concepts.CONCEPTS.values()])),
                 html.Div(id="cmp-score-msg"),
-                dcc.Loading(dcc.Graph(id="cmp-score", config={"displayModeBar": False})),
+                dcc.Graph(id="cmp-score", config={"displayModeBar": False}),
             ]),
             html.Div([
                 html.H3("Loss", style=section),

@@ -1,0 +1,99 @@
+"""Recording speed: model.record (c and h of every layer, top-5, loss, written to disk) vs a bare fused
+forward (embedding -> nn.LSTM -> decoder) over the same text, in this process; plus bytes on disk per
+character and the peak anonymous memory while recording 1M characters (it must stay bounded: blocks go to
+disk as they are made).
+
+    python bench/record_speed.py [--chars 1000000] [--layers 2 --hidden 256] [--streams 64] [--method loop]
+
+Last line: ratio=<record chars/s / bare forward chars/s> (goal >= 0.4 for 2x256).
+"""
+import argparse
+import re
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import model  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+import torch
+
+from model.checkpoint import load_model
+from model.record import record_run
+from model.train import train
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "war_and_peace.txt"
+
+
+def anon_rss():
+    """Resident anonymous memory (bytes): what the process holds, not the file pages of its memory maps."""
+    return int(re.search(r"RssAnon:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+
+
+class PeakMemory:
+    def __enter__(self):
+        self.base, self.peak, self.running = anon_rss(), 0, True
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def watch(self):
+        while self.running:
+            self.peak = max(self.peak, anon_rss())
+            time.sleep(0.02)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+
+
+@torch.no_grad()
+def bare_forward(model, ids, streams, chunk=256):
+    per = len(ids) // streams
+    x = torch.as_tensor(ids[:streams * per].reshape(streams, per).T.copy())
+    state, start = None, time.time()
+    for t in range(0, per, chunk):
+        out, state = model.rnn(model.embed(x[t:t + chunk]), state)
+        model.head(out).topk(5, -1)
+    return streams * per / (time.time() - start)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--chars", type=int, default=1_000_000)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--streams", type=int, default=64)
+    p.add_argument("--method", default="auto", choices=["auto", "loop", "fused"])
+    p.add_argument("--gates", action="store_true")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        text_file = Path(tmp) / "wp.txt"
+        text_file.write_text(CORPUS.read_text(encoding="utf-8")[:args.chars + 1], encoding="utf-8")
+        train(text_file, run, max_iters=1, layers=args.layers, hidden=args.hidden, progress=False)
+        net, vocab, _ = load_model(run)
+        ids = vocab.encode(text_file.read_text(encoding="utf-8")[:args.chars])
+        bare = bare_forward(net, ids, args.streams)
+        with PeakMemory() as mem:
+            start = time.time()
+            out = record_run(run, text_file=text_file, max_chars=args.chars, streams=args.streams, gates=args.gates,
+                             method=args.method, progress=False)[0]
+            seconds = time.time() - start
+        rec_speed = args.chars / seconds
+        bare_again = bare_forward(net, ids, args.streams)
+        on_disk = sum(f.stat().st_size for f in out.iterdir())
+    bare = (bare + bare_again) / 2
+    print(f"{args.layers}x{args.hidden}, {args.chars:,} chars, {args.streams} streams, torch {torch.get_num_threads()} threads")
+    print(f"bare fused forward + decoder: {bare:,.0f} chars/s")
+    print(f"model.record ({'c, h, i, f, o' if args.gates else 'c, h'}, top-5, loss, to disk): {rec_speed:,.0f} chars/s "
+          f"({seconds:.1f} s)")
+    print(f"on disk: {on_disk / args.chars:,.0f} bytes/char ({on_disk / 2**20:,.0f} MiB)")
+    print(f"peak anonymous memory while recording: {(mem.peak - mem.base) / 2**20:,.0f} MiB above the "
+          f"{mem.base / 2**20:,.0f} MiB before")
+    print(f"ratio={rec_speed / bare:.3f}")
+
+
+if __name__ == "__main__":
+    main()

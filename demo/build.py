@@ -1,0 +1,43 @@
+"""The bundled demo run: trained and recorded on the shipped War and Peace excerpt on first start, reused after.
+
+`python app.py` with no run calls ensure_demo_run(). The recipe favours width over depth: in a short first-start
+training a 1x256 LSTM grows a quote cell where a 2x128 one does not (research/lstm-cpu-speed.md).
+"""
+import shutil
+from pathlib import Path
+
+from model.checkpoint import list_checkpoints
+from model.record import record_run
+from model.recording import Recording, RecordingError, list_recordings
+from model.train import train
+
+CORPUS = Path(__file__).resolve().parent / "war_and_peace_excerpt.txt"
+RUN = Path(__file__).resolve().parents[1] / "runs" / "demo"
+RECIPE = dict(layers=1, hidden=256, max_minutes=2.5)
+COMPARE_CHARS = 50_000  # every checkpoint is recorded over the same window, for the Compare view
+
+
+def is_ready(run):
+    recordings = list_recordings(run)
+    if not recordings or set(recordings) != set(list_checkpoints(run)):
+        return False
+    try:
+        return "f" in Recording.open(list(recordings.values())[-1]).kinds
+    except RecordingError:
+        return False
+
+
+def ensure_demo_run(run=RUN):
+    """The demo run's path, training (a few minutes, with a progress bar) and recording it if needed."""
+    run = Path(run)
+    if is_ready(run):
+        return run
+    if not list_checkpoints(run):  # nothing usable from an earlier, interrupted first start
+        shutil.rmtree(run, ignore_errors=True)
+        print(f"cellscope: first start, training the demo model on {CORPUS.name} "
+              f"({RECIPE['layers']}x{RECIPE['hidden']} LSTM, {RECIPE['max_minutes']} minutes)")
+        train(CORPUS, run, **RECIPE)
+    print("cellscope: recording every checkpoint over the validation text")
+    record_run(run, all_checkpoints=True, max_chars=COMPARE_CHARS)
+    record_run(run, max_chars=COMPARE_CHARS, gates=True)  # the newest also with gates, for the Find view
+    return run
