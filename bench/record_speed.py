@@ -50,12 +50,15 @@ class PeakMemory:
 
 @torch.no_grad()
 def bare_forward(model, ids, streams, chunk=256):
+    device = next(model.parameters()).device
     per = len(ids) // streams
-    x = torch.as_tensor(ids[:streams * per].reshape(streams, per).T.copy())
+    x = torch.as_tensor(ids[:streams * per].reshape(streams, per).T.copy(), device=device)
     state, start = None, time.time()
     for t in range(0, per, chunk):
         out, state = model.rnn(model.embed(x[t:t + chunk]), state)
         model.head(out).topk(5, -1)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return streams * per / (time.time() - start)
 
 
@@ -73,7 +76,7 @@ def main():
         text_file = Path(tmp) / "wp.txt"
         text_file.write_text(CORPUS.read_text(encoding="utf-8")[:args.chars + 1], encoding="utf-8")
         train(text_file, run, max_iters=1, layers=args.layers, hidden=args.hidden, progress=False)
-        net, vocab, _ = load_model(run)
+        net, vocab, _ = load_model(run, device="cuda" if torch.cuda.is_available() else "cpu")
         ids = vocab.encode(text_file.read_text(encoding="utf-8")[:args.chars])
         bare = bare_forward(net, ids, args.streams)
         with PeakMemory() as mem:
@@ -85,7 +88,8 @@ def main():
         bare_again = bare_forward(net, ids, args.streams)
         on_disk = sum(f.stat().st_size for f in out.iterdir())
     bare = (bare + bare_again) / 2
-    print(f"{args.layers}x{args.hidden}, {args.chars:,} chars, {args.streams} streams, torch {torch.get_num_threads()} threads")
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"
+    print(f"{args.layers}x{args.hidden}, {args.chars:,} chars, {args.streams} streams, method {args.method}, {device}")
     print(f"bare fused forward + decoder: {bare:,.0f} chars/s")
     print(f"model.record ({'c, h, i, f, o' if args.gates else 'c, h'}, top-5, loss, to disk): {rec_speed:,.0f} chars/s "
           f"({seconds:.1f} s)")
