@@ -10,13 +10,13 @@
        levels is base64, one byte per character, the colour level from viz.colors.quantize; each character's
        span gets the class "ch v<level>". Nothing else is sent to recolour.
    b-exact {key, values}  the cell's raw float32 values for the window, asked for (b-exact-req) on first hover.
-   b-painted  set by paint to "checkpoint|layer|cell|kind" once a new cell shows: the server then sends its
-       histogram and strongest positions, after the recolouring rather than competing with it.
+   b-painted  set to "checkpoint|layer|cell|kind" once a new cell's colours are on screen: only then does the
+       server send its histogram and strongest positions, so they never delay the recolouring.
    The text container gets data-window (the painted window's key) and data-painted (the painted values' key),
    which the tests and bench/dashboard_speed.py wait on. */
 (function () {
   'use strict';
-  const view = {win: null, vals: null, levels: null, exact: null, asked: null, focus: null, hovered: null};
+  const view = {win: null, vals: null, exact: null, asked: null, focus: null, hovered: null};
   const NO = () => window.dash_clientside.no_update;
 
   function bytes(b64) {
@@ -29,7 +29,7 @@
 
   function paint(win, vals) {
     const box = document.getElementById('b-text');
-    if (!box || !win) return NO();
+    if (!box || !win) return;
     if (box.dataset.window !== win.key) {
       box.innerHTML = win.html;
       box._spans = Array.from(box.getElementsByClassName('ch'));
@@ -51,15 +51,15 @@
       box._levels = levels;
       box.dataset.painted = vals.key;
       view.vals = vals;
-      view.levels = levels;
       if (view.focus !== null) focus(box);
       const cell = [vals.checkpoint, vals.layer, vals.cell, vals.kind].join('|');
       if (cell !== box._cell) {
-        box._cell = cell;
-        return cell;  // b-painted: the histogram and excerpts follow the painted cell
+        box._cell = cell;  // the histogram and excerpts are asked for in the frame after the recoloured one
+        requestAnimationFrame(() => requestAnimationFrame(() => {
+          window.dash_clientside.set_props('b-painted', {data: cell});
+        }));
       }
     }
-    return NO();
   }
 
   /* Outline the character an excerpt pointed at and scroll it into view. */
@@ -100,17 +100,18 @@
 
   /* Everything shown comes from data and goes in as textContent, never as HTML. */
   function showTip(span) {
-    const win = view.win, vals = view.vals, box = document.getElementById('b-text');
+    const win = view.win, box = document.getElementById('b-text');
     const pos = Number(span.dataset.i), i = pos - (win ? win.start : 0);
     if (!win || !box || i < 0 || i >= win.stop - win.start) return;
+    const vals = view.vals && box.dataset.painted === view.vals.key ? view.vals : null;
     const tip = tipBox();
     tip.replaceChildren();
     add(tip, 'div', 'tip-head', '#' + pos + '  ' + span.textContent);
-    if (vals && vals.start === win.start && view.levels) {
+    if (vals) {
       const exact = view.exact && view.exact.key === vals.key ? view.exact.values[i] : null;
       let value;
       if (exact === null) {
-        value = vals.label + ' ≈ ' + signed(vals.lo + (view.levels[i] + 0.5) * vals.step, 2);
+        value = vals.label + ' ≈ ' + signed(vals.lo + (box._levels[i] + 0.5) * vals.step, 2);
         if (view.asked !== vals.key) {
           view.asked = vals.key;
           window.dash_clientside.set_props('b-exact-req', {data: {
@@ -201,9 +202,8 @@
 
     stepPage: function (prev, next, start, size, win) {
       const back = window.dash_clientside.callback_context.triggered_id === 'b-page-prev';
-      const last = win ? win.total - 1 : Infinity;
-      const moved = Math.max(0, Math.min((start || 0) + (back ? -size : size), last));
-      return moved === start ? NO() : moved;
+      const moved = back ? Math.max(0, (start || 0) - size) : (start || 0) + size;
+      return moved === start || (win && moved >= win.total) ? NO() : moved;
     },
 
     /* Keep the address bar a link to this view without a page reload (Dash's router would re-render). */
@@ -218,7 +218,12 @@
 
     showExcerpts: function (html) {
       const el = document.getElementById('b-excerpts');
-      if (el) el.innerHTML = html || '';
+      if (!el) return;
+      el.innerHTML = html || '';
+      for (const ex of el.querySelectorAll('.ex')) {
+        const at = ex.querySelector('.ch[data-i="' + ex.dataset.pos + '"]');
+        if (at) at.classList.add('at');
+      }
     },
 
     keepExact: function (exact) {

@@ -10,6 +10,7 @@ by the server. Goals: <= 150 ms per switch, <= 2 bytes per character on the wire
 """
 import argparse
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from selenium import webdriver
 from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model.recording import RecordingWriter, list_recordings  # noqa: E402
+from model.recording import Recording, RecordingWriter, list_recordings  # noqa: E402
 from viz.app import create_app  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "war_and_peace.txt"
@@ -72,6 +73,7 @@ def serve(app):
             sizes.append((time.perf_counter(), output, response.calculate_content_length() or 0))
         return response
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", server, sizes
@@ -111,7 +113,9 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or synthetic_run(Path(tmp), args.window + 5_000)
-        checkpoint = list(list_recordings(run))[-1]
+        checkpoint, path = list(list_recordings(run).items())[-1]
+        rec = Recording.open(path)
+        layers, cells = rec.layers, rec.cells
         url, server, sizes = serve(create_app([run]))
         driver = chrome()
         try:
@@ -130,7 +134,7 @@ def main():
                 seen = driver.execute_script("return window.__painted.length")
                 t0 = driver.execute_script("const t = performance.now(); document.getElementById('b-next').click();"
                                            "return t;")
-                key = f"|{k + 1}|c|"
+                key = f"|{(k + 1) // cells % layers}|{(k + 1) % cells}|c|"
                 done = wait_for(driver, f"const p = window.__painted.slice({seen}).find(p => p.key.includes('{key}'));"
                                         "return p && p.frame;")
                 time.sleep(0.3)

@@ -70,11 +70,12 @@ def main():
     p.add_argument("--streams", type=int, default=64)
     p.add_argument("--method", default="auto", choices=["auto", "loop", "fused"])
     p.add_argument("--gates", action="store_true")
+    p.add_argument("--corpus", type=Path, default=CORPUS, help="text to record (default: War and Peace)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         text_file = Path(tmp) / "wp.txt"
-        text_file.write_text(CORPUS.read_text(encoding="utf-8")[:args.chars + 1], encoding="utf-8")
+        text_file.write_text(args.corpus.read_text(encoding="utf-8")[:args.chars + 1], encoding="utf-8")
         train(text_file, run, max_iters=1, layers=args.layers, hidden=args.hidden, progress=False)
         net, vocab, _ = load_model(run, device="cuda" if torch.cuda.is_available() else "cpu")
         ids = vocab.encode(text_file.read_text(encoding="utf-8")[:args.chars])

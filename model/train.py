@@ -191,7 +191,7 @@ def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=F
     deadline = time.time() + max_minutes * 60 if max_minutes is not None else math.inf
     timed = max_iters is None  # a time budget: the bar runs over seconds, the postfix says the iteration
     bar = tqdm(total=round(max_minutes * 60) if timed else max_iters, disable=not progress, dynamic_ncols=True,
-               desc=f"train {run.name}", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}, {postfix}"
+               desc=f"train {run.name}", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
                if timed else None)
     start = time.time()
     window_loss, window_start, window_n = torch.zeros((), device=device), time.time(), 0

@@ -3,10 +3,10 @@
 One app serves every run these tests need (the real tiny run, a recording over hostile text, a run with no
 recordings, a run with a broken recording) and one browser visits it, so the module runs in seconds.
 """
-import json
 import re
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,14 +90,17 @@ def visit(duo, query="", painted=True):
 
 
 def wait_painted(duo, contains=""):
-    WebDriverWait(duo.driver, 10).until(
-        lambda d: contains in (d.find_element(By.ID, "b-text").get_attribute("data-painted") or "\0"))
-    return duo.find_element("#b-text").get_attribute("data-painted")
+    """Wait until the text shows a cell whose key ("checkpoint|layer|cell|kind|start|stop") has `contains`."""
+    def painted(driver):
+        key = driver.execute_script("const box = document.getElementById('b-text'); return box && box.dataset.painted")
+        return key and contains in key
+    WebDriverWait(duo.driver, 10).until(painted)
 
 
 def shown_levels(duo):
     return duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#b-text .ch'), e => Number(/\\bv(\\d+)\\b/.exec(e.className)[1]))")
+        "return Array.from(document.querySelectorAll('#b-text .ch'),"
+        "                  e => Number(/\\bv(\\d+)\\b/.exec(e.className)[1]))")
 
 
 def expected_levels(run, checkpoint, layer, cell, kind, start, stop):
@@ -190,8 +193,10 @@ def test_a_bad_url_parameter_is_explained_and_the_page_still_works(duo, query, m
 def test_runs_without_a_usable_recording_say_what_to_do(duo, runs):
     visit(duo, "?run=empty", painted=False)
     duo.wait_for_contains_text(".msg.error", f"python -m model.record {runs['empty']}")
+    assert duo.get_logs() == []
     visit(duo, "?run=broken", painted=False)
     duo.wait_for_contains_text(".msg.error", "unreadable")
+    assert duo.get_logs() == []
     visit(duo, "?run=tiny")  # and the server is still serving
     assert duo.find_elements("#b-text .ch")
 
@@ -207,7 +212,8 @@ def test_hover_shows_value_guesses_and_loss(duo, runs):
     duo.wait_for_contains_text("#cs-tip", f"tanh(c) {np.tanh(raw):+.3f}")  # exact value, fetched on hover
     chars, probs = rec.top5(pos, pos + 1)
     guesses = duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#cs-tip .tip-guess'), r => [r.children[0].textContent, r.children[2].textContent])")
+        "return Array.from(document.querySelectorAll('#cs-tip .tip-guess'),"
+        "                  row => [row.children[0].textContent, row.children[2].textContent])")
     assert guesses == [[GLYPHS.get(c, c), f"{round(100 * p)}%"] for c, p in zip(chars[0], probs[0].tolist())]
     assert f"loss {rec.loss(pos, pos + 1)[0]:.2f} nats" in tip.text
     ActionChains(duo.driver).move_to_element(duo.find_element("#b-label")).perform()
@@ -249,6 +255,39 @@ def test_concept_positions_are_underlined(duo, runs):
     assert any(expected) and underlined == expected
 
 
+def choose(duo, control, value):
+    """Pick an option of a Dash 4 dropdown or radio group by its value."""
+    if duo.find_element(control).tag_name == "button":  # a dropdown: open it, the options appear in a popover
+        duo.find_element(control).click()
+        control = ".dash-dropdown-options"
+    option = duo.find_element(f'{control} input[value="{value}"]')
+    option.find_element(By.XPATH, "./ancestor::label[1]").click()
+
+
+def test_kind_checkpoint_view_and_run_controls(duo, runs):
+    visit(duo, "?run=tiny&size=1000")
+    choose(duo, "#b-kind", "h")
+    wait_painted(duo, "|0|0|h|")
+    assert shown_levels(duo) == expected_levels(runs["tiny"], newest(runs["tiny"]), 0, 0, "h", 0, 1000)
+    choose(duo, "#b-checkpoint", "iter-000050")
+    wait_painted(duo, "iter-000050|0|0|h|")
+    assert shown_levels(duo) == expected_levels(runs["tiny"], "iter-000050", 0, 0, "h", 0, 1000)
+    choose(duo, "#b-view", "top5")
+    duo.wait_for_element("#b-text .col .g")
+    wait_painted(duo, "iter-000050|0|0|h|")
+    assert "checkpoint=iter-000050" in duo.driver.current_url and "top5=1" in duo.driver.current_url
+
+    duo.find_element('a.nav-link[href="/"]').click()  # page links keep the view's query
+    wait_painted(duo, "iter-000050|0|0|h|")
+    assert "kind=h" in duo.driver.current_url
+
+    choose(duo, "#run-select", "hostile")  # another served run opens in place of this one
+    WebDriverWait(duo.driver, 10).until(lambda d: "run=hostile" in d.current_url)
+    wait_painted(duo, "iter-000100|0|0|c|")
+    assert len(duo.find_elements("#b-text .ch")) == len(runs["hostile_text"])
+    assert duo.get_logs() == []
+
+
 def test_export_downloads_the_view(duo, runs):
     visit(duo, "?run=tiny&layer=1&cell=2&start=500&size=1000")
     duo.find_element("#b-export").click()
@@ -262,7 +301,6 @@ def test_export_downloads_the_view(duo, runs):
 
 
 def _files(path):
-    from pathlib import Path
     return [p for p in Path(path).iterdir() if not p.name.endswith(".crdownload")]
 
 

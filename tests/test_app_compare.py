@@ -109,6 +109,17 @@ def test_one_row_per_checkpoint_and_a_cell_switch_recolours_every_row(duo, runs)
     assert duo.get_logs() == []
 
 
+def test_rows_scroll_together_and_render_the_scrolled_to_lines(duo, runs):
+    visit(duo, "?run=tiny&size=3000")
+    duo.driver.execute_script("const t = document.querySelectorAll('.cmp-text')[1]; t.scrollTop = t.scrollHeight;")
+    tops = "return Array.from(document.querySelectorAll('.cmp-text'), t => t.scrollTop)"
+    WebDriverWait(duo.driver, 5).until(lambda d: len(set(d.execute_script(tops))) == 1 and d.execute_script(tops)[0] > 0)
+    shown = duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.cmp-text'), t => [t.firstElementChild, t.lastElementChild]"
+        ".map(c => c.querySelector('.ch').checkVisibility({contentVisibilityAuto: true})))")
+    assert shown == [[False, True]] * 3  # the end of every row is drawn, its far-away start is not
+
+
 def test_checkpoints_and_window_come_from_the_url(duo, runs):
     visit(duo, "?run=tiny&checkpoints=iter-000050,iter-000150&layer=1&cell=7&start=2500&size=1000")
     heads = [e.text for e in duo.find_elements("#cmp-rows .cmp-head")]
@@ -127,7 +138,8 @@ def test_guesses_scores_loss_and_samples(duo, runs):
     WebDriverWait(duo.driver, 10).until(lambda d: d.find_element(By.ID, "cmp-pos").get_attribute("value") == str(pos))
     duo.wait_for_contains_text("#cmp-guesses", f"(position {pos})")
     rows = duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#cmp-guesses tbody tr'), r => Array.from(r.cells, c => c.textContent))")
+        "return Array.from(document.querySelectorAll('#cmp-guesses tbody tr'),"
+        " r => Array.from(r.cells, c => c.textContent))")
     assert [r[0] for r in rows] == [f"{rec.iteration}" for rec in recs]
     for row, rec in zip(rows, recs):
         (chars,), (probs,) = rec.top5(pos, pos + 1)
@@ -137,7 +149,8 @@ def test_guesses_scores_loss_and_samples(duo, runs):
     assert len(outlined) == 3 and all(outlined)
 
     def traces(graph):
-        script = f"const g = document.querySelector('#{graph} .js-plotly-plot'); return g && g.data && g.data.map(t => t.y)"
+        script = (f"const g = document.querySelector('#{graph} .js-plotly-plot');"
+                  "return g && g.data && g.data.map(t => t.y)")
         WebDriverWait(duo.driver, 20).until(lambda d: d.execute_script(script))
         return duo.driver.execute_script(script)
 
@@ -149,7 +162,8 @@ def test_guesses_scores_loss_and_samples(duo, runs):
     assert len(val) == 3 and len(train) > 3
     samples = [e.text for e in duo.find_elements("#cmp-samples pre")]
     written = sorted((runs["tiny"] / "samples").glob("iter-*.txt"))
-    assert len(samples) == 3 and [s.strip() for s in samples] == [p.read_text(encoding="utf-8").strip() for p in written]
+    assert len(samples) == 3
+    assert [s.strip() for s in samples] == [p.read_text(encoding="utf-8").strip() for p in written]
     assert duo.get_logs() == []
 
 
@@ -168,6 +182,19 @@ def test_match_panel_finds_the_cell_in_the_shuffled_run(duo, runs):
 def test_samples_are_shown_as_text(duo, runs):
     visit(duo, "?run=shuffled")
     assert duo.find_element("#cmp-samples pre").text == HOSTILE_SAMPLE
-    assert duo.driver.execute_script("return document.querySelectorAll('#cmp-samples pre *, #cmp-samples script').length") == 0
+    inside = "return document.querySelectorAll('#cmp-samples pre *, #cmp-samples script').length"
+    assert duo.driver.execute_script(inside) == 0
     duo.wait_for_contains_text("#cmp-match-result", "r = +1.000")  # and back the other way
     assert duo.get_logs() == []
+
+
+@pytest.mark.parametrize("query, message", [
+    ("?run=tiny&cell=999", "cell=999 is out of range"),
+    ("?run=tiny&checkpoints=iter-000050,iter-999999", "are not recorded in tiny"),
+    ("?run=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E", "There is no run '<img src=x onerror=alert(1)>'"),
+])
+def test_a_bad_url_parameter_is_explained_and_the_page_still_works(duo, query, message):
+    visit(duo, query)
+    assert message in duo.find_element(".msg.error").text
+    assert duo.find_elements("#cmp-rows .ch")
+    assert duo.driver.execute_script("return document.querySelectorAll('.msg img').length") == 0

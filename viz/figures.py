@@ -5,6 +5,7 @@ browser a few kilobytes however long the recording is.
 """
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from viz.colors import LEVEL_COLORS, N_LEVELS, quantize, value_range
 
@@ -20,11 +21,14 @@ def histogram(shown, kind, title):
     centers = (edges[:-1] + edges[1:]) / 2
     colors = [LEVEL_COLORS[k] for k in quantize(centers, lo, hi)]
     bar = go.Bar(x=np.round(centers, 4), y=counts, width=(hi - lo) / len(counts),
-                 marker={"color": colors, "line": {"width": 0}}, hovertemplate="%{x:.2f}: %{y} positions<extra></extra>")
+                 marker={"color": colors, "line": {"width": 0}},
+                 hovertemplate="%{x:.2f}: %{y} positions<extra></extra>")
     fig = go.Figure(bar)
-    fig.update_layout(title={"text": title, "font": {"size": 12}}, height=220, margin={"l": 45, "r": 10, "t": 30, "b": 30},
-                      bargap=0, plot_bgcolor="#fff", xaxis={"range": [lo, hi], "showgrid": False},
-                      yaxis={"title": {"text": "positions"}, "gridcolor": "#eee"})
+    fig.update_layout(template="none",  # plotly's default template would add 6 kB to every response
+                      title={"text": title, "font": {"size": 12}, "x": 0.02}, height=220, bargap=0,
+                      margin={"l": 50, "r": 10, "t": 30, "b": 30}, font={"family": "system-ui, sans-serif"},
+                      xaxis={"range": [lo, hi], "showgrid": False, "zeroline": False},
+                      yaxis={"title": {"text": "positions"}, "gridcolor": "#eee", "zeroline": False})
     return fig
 
 
@@ -80,4 +84,64 @@ def score_vs_iteration(points, concept, cell_label, metric):
                       xaxis={"title": {"text": "iteration"}, "gridcolor": "#eee"},
                       yaxis={"title": {"text": f"{concept}: {METRIC_LABELS.get(metric, metric or 'score')}"},
                              "gridcolor": "#eee", "range": [0.5 if metric == "auroc" else 0, 1.02]})
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Find view (viz/app/find.py; written by the find-view helper): which cells track which concept.
+
+GATE_NAMES = {"i": "input gate", "f": "forget gate", "o": "output gate"}
+LAYER_COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#f0e442"]  # Okabe-Ito
+
+
+def concept_overview(best, concept_ids, layers):
+    """Concepts x layers heatmap of the best cell's score.
+
+    best: one row per (concept, layer) with concept, layer, score, strength, kind, cell, sign, metric; concepts
+    in concept_ids without rows (constant on the text) stay blank. Colour is strength (2·AUROC − 1 for a binary
+    concept, |r| for a continuous one) so that 0 is chance and 1 perfect on both; the number is the score."""
+    z = np.full((len(concept_ids), layers), np.nan)
+    text = [["" for _ in range(layers)] for _ in concept_ids]
+    hover = [["not in this text" for _ in range(layers)] for _ in concept_ids]
+    row_of = {c: i for i, c in enumerate(concept_ids)}
+    for r in best.itertuples():
+        i = row_of[r.concept]
+        z[i, r.layer] = r.strength
+        text[i][r.layer] = f"{r.score:.2f}"
+        hover[i][r.layer] = (f"best: {r.kind} {r.layer}:{r.cell}, {METRIC_LABELS.get(r.metric, r.metric)} "
+                             f"{r.score:.3f} ({'+' if r.sign > 0 else '−'})")
+    fig = go.Figure(go.Heatmap(z=z.tolist(), x=[f"layer {k}" for k in range(layers)], y=list(concept_ids), text=text,
+                               texttemplate="%{text}", customdata=hover, zmin=0, zmax=1, colorscale="Greens",
+                               colorbar={"title": {"text": "strength"}, "thickness": 12},
+                               hovertemplate="%{y}, %{x}: %{customdata}<extra></extra>", xgap=2, ygap=2))
+    fig.update_layout(height=90 + 24 * len(concept_ids), margin={"l": 120, "r": 10, "t": 10, "b": 30},
+                      plot_bgcolor="#f4f4f4", yaxis={"autorange": "reversed"}, xaxis={"side": "top"})
+    return fig
+
+
+def gate_saturation(gate_stats):
+    """One point per cell: the fraction of positions where its gate is left-saturated (< 0.1) against
+    right-saturated (> 0.9), one panel per gate, coloured by layer (Karpathy et al. 2015, figure 7).
+
+    gate_stats as in a recording's gate_stats.json: {gate: {"layer_K": {"left": [...], "right": [...]}}}."""
+    gates = [g for g in GATE_NAMES if g in gate_stats]
+    fig = make_subplots(rows=1, cols=len(gates), subplot_titles=[GATE_NAMES[g] for g in gates],
+                        shared_yaxes=True, horizontal_spacing=0.04)
+    for col, gate in enumerate(gates, 1):
+        for name in sorted(gate_stats[gate], key=lambda name: int(name.rsplit("_", 1)[1])):
+            layer, stats = int(name.rsplit("_", 1)[1]), gate_stats[gate][name]
+            fig.add_scatter(x=stats["left"], y=stats["right"], mode="markers", name=f"layer {layer}",
+                            legendgroup=name, showlegend=col == 1, customdata=np.arange(len(stats["left"])),
+                            marker={"color": LAYER_COLORS[layer % len(LAYER_COLORS)], "size": 6, "opacity": 0.75},
+                            hovertemplate=f"cell {layer}:%{{customdata}}: left %{{x:.2f}}, "
+                                          "right %{y:.2f}<extra></extra>",
+                            row=1, col=col)
+        # A cell cannot be saturated more than all the time: points lie below x + y = 1.
+        fig.add_shape(type="line", x0=0, y0=1, x1=1, y1=0, line={"dash": "dot", "color": "#bbb", "width": 1},
+                      row=1, col=col)
+    fig.update_xaxes(range=[-0.03, 1.03], title={"text": "fraction left-saturated (< 0.1)"}, gridcolor="#eee")
+    fig.update_yaxes(range=[-0.03, 1.03], gridcolor="#eee")
+    fig.update_yaxes(title={"text": "fraction right-saturated (> 0.9)"}, col=1)
+    fig.update_layout(height=340, margin={"l": 60, "r": 10, "t": 30, "b": 40}, plot_bgcolor="#fff",
+                      legend={"orientation": "h", "y": -0.25})
     return fig

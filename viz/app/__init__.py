@@ -30,7 +30,8 @@ def create_app(run_dirs):
     app.layout = html.Div([
         html.Header(className="top", children=[
             html.Span("cellscope", className="brand"),
-            html.Nav([html.A(p["name"], href=p["relative_path"], className="nav-link") for p in dash.page_registry.values()]),
+            html.Nav([html.A(page["name"], href=page["relative_path"], className="nav-link")
+                      for page in dash.page_registry.values()]),
             dcc.Dropdown(id="run-select", options=names, value=names[0] if names else None, clearable=False,
                          searchable=False, className="run-select"),
         ]),

@@ -26,7 +26,7 @@ dash.register_page(__name__, path="/", name="Browse", title="cellscope · browse
 DEFAULT_SIZE = 5000
 SIZES = [1000, 2000, 5000, 10000, 20000, 50000, 100000]
 KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
-EXCERPTS, BEFORE, AFTER = 10, 24, 8  # strongest positions listed, and the context shown around each
+EXCERPTS, BEFORE, AFTER = 10, 16, 12  # strongest positions listed, and the context shown around each
 JUMP_CONTEXT = 200  # an excerpt click opens the window this many characters before the position
 # The text window is cut into blocks (ending at newlines, so lines stay whole) that the browser does not style,
 # lay out or paint while they are off screen (CSS content-visibility): a cell switch then costs what is visible.
@@ -49,8 +49,8 @@ def _reason(e):
     return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
 
 
-def _int(query, name, default, lo, hi, problems):
-    raw = query.get(name)
+def _int(name, raw, default, lo, hi, problems):
+    """A whole-number URL parameter in [lo, hi]; anything else is explained in `problems` and gives the default."""
     if raw in (None, ""):
         return default
     try:
@@ -71,7 +71,7 @@ def _notice(*lines, cls="msg error"):
 def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=None, size=None, top5=None,
            concept=None, **_other_pages_params):
     """The page for the URL's view; a bad parameter is explained and replaced by its default."""
-    query, problems = dict(layer=layer, cell=cell, start=start, size=size), []
+    problems = []
     names = list(data.runs())
     if not names:
         return _notice("No runs are served. Start the app with: python app.py runs/NAME")
@@ -92,19 +92,20 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
         return _notice(f"Cannot open the recording of {checkpoint}: {e}",
                        "Record it again with:", html.Pre(f"python -m model.record {data.run_dir(run)} "
                                                          f"--checkpoint {checkpoint}", className="command"))
-    layer = _int(query, "layer", 0, 0, rec.layers - 1, problems)
-    cell = _int(query, "cell", 0, 0, rec.cells - 1, problems)
-    start = _int(query, "start", 0, 0, max(rec.n_chars - 1, 0), problems)
-    size = _int(query, "size", DEFAULT_SIZE, 1, SIZES[-1], problems)
+    layer = _int("layer", layer, 0, 0, rec.layers - 1, problems)
+    cell = _int("cell", cell, 0, 0, rec.cells - 1, problems)
+    start = _int("start", start, 0, 0, max(rec.n_chars - 1, 0), problems)
+    size = _int("size", size, DEFAULT_SIZE, 1, SIZES[-1], problems)
     if kind is not None and kind not in rec.kinds:
-        problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); showing c.")
+        problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); "
+                        f"showing {rec.kinds[0]}.")
     kind = kind if kind in rec.kinds else rec.kinds[0]
     if concept is not None and concept not in concepts.CONCEPTS:
         problems.append(f"There is no concept {concept!r}; nothing is underlined.")
         concept = None
 
     def labeled(label, control):
-        return html.Label([html.Span(label, className="label"), control], className="control")
+        return html.Div([html.Span(label, className="label"), control], className="control")
 
     return html.Div(className="browse", children=[
         dcc.Store(id="b-run", data=run),
@@ -140,8 +141,7 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
                            value="top5" if top5 == "1" else "text", inline=True),
             html.Button("Export HTML", id="b-export", title="download this view as a standalone page"),
         ]),
-        html.Div(id="b-window-msg"),
-        html.Div(id="b-values-msg"),
+        *[html.Div(id=name) for name in ("b-window-msg", "b-values-msg", "b-export-msg")],
         html.Div(className="main", children=[
             html.Div(id="b-text", className="cs-text text-window"),
             html.Aside(className="side", children=[
@@ -187,10 +187,10 @@ def send_window(checkpoint, start, size, view, run, concept):
         return no_update, "", _notice(_reason(e))
     start, stop = window_bounds(start, size, rec.n_chars)
     chars, probs = rec.top5(start, stop)
-    text = rec.window(start, stop)
-    spans = "".join('<div class="block">' + render_text(text[a:b], top5=(chars[a:b], probs[a:b]) if view == "top5"
-                                                        else None, offset=start + a) + "</div>"
-                    for a, b in _blocks(text))
+    text, with_top5 = rec.window(start, stop), view == "top5"
+    spans = "".join(
+        '<div class="block">' + render_text(text[a:b], top5=(chars[a:b], probs[a:b]) if with_top5 else None,
+                                            offset=start + a) + "</div>" for a, b in _blocks(text))
     marks = _runs_of(_concept_mask(rec.text, concept)[start:stop]) if concept else []
     window = {
         "key": f"{run}|{checkpoint}|{start}|{stop}|{view}|{concept}", "start": start, "stop": stop,
@@ -260,7 +260,7 @@ def top_positions(values, k, spacing):
 def summarize_cell(_, checkpoint, layer, cell, kind, run):
     """The cell's histogram over the whole recording and its strongest positions, each in a short excerpt.
 
-    Asked for once the text shows the cell (b-painted), so it never competes with the recolouring."""
+    Asked for once the text on screen shows the cell (b-painted), so it never delays the recolouring."""
     try:
         rec = data.open_recording(run, checkpoint)
         shown = _shown(rec, layer, cell, kind)
@@ -277,7 +277,7 @@ def summarize_cell(_, checkpoint, layer, cell, kind, run):
     return histogram(shown, kind, title), "".join(excerpts)
 
 
-@callback(Output("b-download", "data"), Input("b-export", "n_clicks"),
+@callback(Output("b-download", "data"), Output("b-export-msg", "children"), Input("b-export", "n_clicks"),
           State("b-run", "data"), State("b-checkpoint", "value"), State("b-layer", "value"),
           State("b-cell", "value"), State("b-kind", "value"), State("b-start", "value"), State("b-size", "value"),
           State("b-view", "value"), prevent_initial_call=True)
@@ -287,15 +287,15 @@ def export_view(_, run, checkpoint, layer, cell, kind, start, size, view):
         start, stop = window_bounds(start, size, data.open_recording(run, checkpoint).n_chars)
         page = export_html(data.run_dir(run), int(layer), int(cell), kind, start, stop, checkpoints=[checkpoint],
                            top5=view == "top5")
-    except (ExportError, RecordingError, KeyError, TypeError, ValueError):
-        return no_update
-    return {"content": page, "filename": f"{run}-{checkpoint}-cell-{layer}-{cell}-{kind}.html", "type": "text/html"}
+    except (ExportError, RecordingError, KeyError, TypeError, ValueError) as e:
+        return no_update, _notice(f"Export failed: {_reason(e)}")
+    name = f"{run}-{checkpoint}-cell-{layer}-{cell}-{kind}.html"
+    return {"content": page, "filename": name, "type": "text/html"}, None
 
 
 # The browser side (assets/cellscope.js): paint the window and recolour it, step cells and pages, keep the
 # URL in step with the view, show the excerpts, keep the exact values for the hover box.
-clientside_callback(ClientsideFunction("cellscope", "paint"), Output("b-painted", "data"),
-                    Input("b-window", "data"), Input("b-values", "data"))
+clientside_callback(ClientsideFunction("cellscope", "paint"), Input("b-window", "data"), Input("b-values", "data"))
 clientside_callback(ClientsideFunction("cellscope", "stepCell"), Output("b-layer", "value"), Output("b-cell", "value"),
                     Input("b-prev", "n_clicks"), Input("b-next", "n_clicks"), State("b-layer", "value"),
                     State("b-cell", "value"), State("b-shape", "data"), prevent_initial_call=True)

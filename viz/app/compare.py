@@ -33,6 +33,7 @@ SIZES = [500, 1000, 2000, 5000, 10000]
 DEFAULT_CONCEPT = "quotes"
 KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
 CONTEXT = 40  # characters of text shown before the position whose guesses are tabled
+LINES_PER_CHUNK = 4
 PAD = {"padding": "0.15em 0.6em", "textAlign": "left"}
 
 
@@ -73,6 +74,18 @@ def shown_checkpoints(run, chosen):
     """The chosen checkpoints that the run has recorded, oldest first."""
     found = data.recordings(run)
     return sorted((c for c in chosen or [] if c in found), key=iteration_of)
+
+
+def in_chunks(spans, lines=LINES_PER_CHUNK):
+    """Wrap every few lines of viz.text_html's spans in a block that the browser can skip styling and painting
+    while it is scrolled out of view (content-visibility; the page's script hides the chunks far from the
+    scrolled-to lines): a cell switch then costs what is on screen, not 8 rows x 5,000 characters (measured:
+    5x less style and paint time). The renderer ends each line with <br> (escaped text never holds one), and a
+    block boundary breaks the line just as that <br> did."""
+    split = spans.split("<br>")
+    return "".join(f'<div class="cmp-chunk" style="content-visibility: auto; contain-intrinsic-size: auto '
+                   f'{1.5 * lines}em">' + "<br>".join(split[i:i + lines]) + "</div>"
+                   for i in range(0, len(split), lines))
 
 
 def window_key(run, checkpoints, start, size):
@@ -138,7 +151,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
                                               clearable=False)),
                 labeled("checkpoint B", dcc.Dropdown(id="cmp-match-checkpoint", clearable=False)),
             ]),
-            dcc.Loading(html.Div(id="cmp-match-result")),
+            dcc.Loading(html.Div(id="cmp-match-result"), delay_show=400),
         ])
     else:
         match_panel = html.P("Serve a second run (python app.py runs/A runs/B) to find its cell that moves most "
@@ -197,7 +210,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
                                                 options=[{"label": c.id, "value": c.id, "title": c.description}
                                                          for c in concepts.CONCEPTS.values()])),
                 html.Div(id="cmp-score-msg"),
-                dcc.Graph(id="cmp-score", config={"displayModeBar": False}),
+                dcc.Loading(dcc.Graph(id="cmp-score", config={"displayModeBar": False}), delay_show=400),
             ]),
             html.Div([
                 html.H3("Loss", style=section),
@@ -224,15 +237,15 @@ def send_window(checkpoints, start, size, run):
             rec = data.open_recording(run, checkpoint)
             a, b = window_bounds(start, size, rec.n_chars)
             loss = val_loss(run, rec)
-            head = (f"<b>iter {rec.iteration:,}</b><br>" if rec.iteration is not None else "") + \
-                   f"{escape(checkpoint)}<br>val loss {'–' if loss is None else f'{loss:.3f}'}"
+            name = escape(checkpoint) if rec.iteration is None else f"iter {rec.iteration:,}"
+            head = f"<b>{name}</b><br>val loss {'–' if loss is None else f'{loss:.3f}'}"
             window = rec.window(a, b)
             if (a, window) not in texts:
                 texts[(a, window)] = len(texts)
             rows.append({"checkpoint": checkpoint, "head": head, "text": texts[(a, window)]})
     except (RecordingError, KeyError) as e:
         return no_update, "", _notice(_reason(e))
-    html_once = [render_text(window, offset=a) for a, window in texts]
+    html_once = [in_chunks(render_text(window, offset=a)) for a, window in texts]
     win = {"key": window_key(run, checkpoints, start, size), "rows": rows, "html": html_once}
     a, b = window_bounds(start, size, rec.n_chars)
     return win, f"characters {a:,} to {b:,} of {rec.n_chars:,}, {len(rows)} checkpoints", None
@@ -291,7 +304,8 @@ def guesses_table(checkpoints, pos, start, run):
         rows.append(html.Tr([html.Td(f"{rec.iteration:,}" if rec.iteration is not None else checkpoint, style=PAD),
                              *cells, html.Td("–" if np.isnan(p_actual) else f"{p_actual:.0%}", style=PAD)]))
     before, actual = context
-    head = html.Tr([html.Th(name, style=PAD) for name in ["iteration", *[f"guess {k}" for k in range(1, 6)], "p(actual)"]])
+    names = ["iteration", *[f"guess {k}" for k in range(1, 6)], "p(actual)"]
+    head = html.Tr([html.Th(name, style=PAD) for name in names])
     return html.Div([
         html.P(["after ", html.Code("".join(_glyph(c) for c in before), className="cs-text"),
                 f" (position {pos}) comes ", html.Code(_glyph(actual) if actual else "(end of text)",
@@ -308,10 +322,12 @@ def concept_scores(rec, concept, kind):
     return score_cells(rec, concepts.concept_values(concept, rec.text), kinds=(kind,))
 
 
+# The charts and the match follow the rows: they fire once the new colours are painted (cmp-painted), so a cell
+# switch never waits for them.
 @callback(Output("cmp-score", "figure"), Output("cmp-score-msg", "children"),
-          Input("cmp-checkpoints", "value"), Input("cmp-concept", "value"), Input("cmp-layer", "value"),
-          Input("cmp-cell", "value"), Input("cmp-kind", "value"), State("cmp-run", "data"))
-def score_chart(checkpoints, concept, layer, cell, kind, run):
+          Input("cmp-painted", "data"), Input("cmp-concept", "value"), State("cmp-checkpoints", "value"),
+          State("cmp-layer", "value"), State("cmp-cell", "value"), State("cmp-kind", "value"), State("cmp-run", "data"))
+def score_chart(_painted, concept, checkpoints, layer, cell, kind, run):
     """The best cell's score and this cell's score for a concept, at each checkpoint."""
     checkpoints = shown_checkpoints(run, checkpoints)
     if not checkpoints or layer is None or cell is None:
@@ -327,7 +343,8 @@ def score_chart(checkpoints, concept, layer, cell, kind, run):
         best = scores.iloc[0]
         mine = scores[(scores["layer"] == int(layer)) & (scores["cell"] == int(cell))].iloc[0]
         metric = best["metric"]
-        points.append({"iteration": rec.iteration, "best": best["score"], "best_cell": f"{best['layer']}:{best['cell']}",
+        points.append({"iteration": rec.iteration, "best": best["score"],
+                       "best_cell": f"{best['layer']}:{best['cell']}",
                        "best_sign": best["sign"], "cell": mine["score"], "cell_sign": mine["sign"]})
     figure = score_vs_iteration(points, concept, f"{layer}:{cell} {KIND_LABELS.get(kind, kind)}", metric)
     return figure, _notice(*problems) if problems else None
@@ -361,10 +378,10 @@ def match_checkpoints(run_b):
 
 
 @callback(Output("cmp-match-result", "children"),
-          Input("cmp-match-checkpoint", "value"), Input("cmp-checkpoints", "value"), Input("cmp-layer", "value"),
-          Input("cmp-cell", "value"), Input("cmp-kind", "value"), State("cmp-match-run", "value"),
-          State("cmp-run", "data"))
-def match_cell(checkpoint_b, checkpoints, layer, cell, kind, run_b, run):
+          Input("cmp-match-checkpoint", "value"), Input("cmp-painted", "data"), State("cmp-checkpoints", "value"),
+          State("cmp-layer", "value"), State("cmp-cell", "value"), State("cmp-kind", "value"),
+          State("cmp-match-run", "value"), State("cmp-run", "data"))
+def match_cell(checkpoint_b, _painted, checkpoints, layer, cell, kind, run_b, run):
     """The cell of run B whose activations correlate most (by |r|) with this cell's at the newest shown
     checkpoint, over the same text."""
     checkpoints = shown_checkpoints(run, checkpoints)
@@ -395,13 +412,31 @@ clientside_callback(
             box.innerHTML = win.rows.map(r =>
                 '<div class="cmp-row" style="display:flex;gap:0.8em;border-top:1px solid #ddd;padding:0.3em 0">' +
                 '<div class="cmp-head" style="width:8em;flex:none;font-size:0.85em;color:#444">' + r.head +
-                '</div><div class="cs-text cmp-text" style="flex:1;max-height:11em;overflow-y:auto">' +
-                win.html[r.text] + '</div></div>').join('');
+                '</div><div class="cs-text cmp-text" style="flex:1;max-height:11em;overflow-y:auto;' +
+                'position:relative">' + win.html[r.text] + '</div></div>').join('');
             const texts = Array.from(box.getElementsByClassName('cmp-text'));
             box._rows = texts.map(t => Array.from(t.getElementsByClassName('ch')));
+            // Only the chunks within a screenful of the scrolled-to lines are rendered (the browser's own
+            // content-visibility: auto would render a whole viewport's margin around each row).
+            const reveal = () => {
+                box._revealing = false;
+                for (const t of texts) {
+                    const top = t.scrollTop - t.clientHeight, bottom = t.scrollTop + 2 * t.clientHeight;
+                    const chunks = Array.from(t.children);  // read every position first: one layout per row
+                    const near = chunks.map(c => c.offsetTop + c.offsetHeight >= top && c.offsetTop <= bottom);
+                    chunks.forEach((c, k) => { c.style.contentVisibility = near[k] ? 'visible' : 'hidden'; });
+                }
+            };
             texts.forEach(t => t.addEventListener('scroll', () => {
-                for (const other of texts) if (other !== t && other.scrollTop !== t.scrollTop) other.scrollTop = t.scrollTop;
+                for (const other of texts) {
+                    if (other !== t && other.scrollTop !== t.scrollTop) other.scrollTop = t.scrollTop;
+                }
+                if (!box._revealing) {
+                    box._revealing = true;
+                    requestAnimationFrame(reveal);
+                }
             }));
+            reveal();
             if (!box._clicks) {
                 box._clicks = true;
                 box.addEventListener('click', e => {
@@ -409,13 +444,19 @@ clientside_callback(
                     if (span) window.dash_clientside.set_props('cmp-pos', {value: Number(span.dataset.i)});
                 });
             }
+            box._levels = box._rows.map(() => '');
             box.dataset.window = win.key;
             delete box.dataset.painted;
         }
         if (lv && lv.window === win.key && box.dataset.painted !== lv.key) {
+            const names = Array.from({length: 256}, (_, k) => 'ch v' + k);
             box._rows.forEach((spans, r) => {
-                const s = atob(lv.levels[r]), n = Math.min(s.length, spans.length);
-                for (let i = 0; i < n; i++) spans[i].className = 'ch v' + s.charCodeAt(i);
+                const s = atob(lv.levels[r]), old = box._levels[r], n = Math.min(s.length, spans.length);
+                for (let i = 0; i < n; i++) {
+                    const level = s.charCodeAt(i);
+                    if (level !== old.charCodeAt(i)) spans[i].className = names[level];  // unchanged: no restyle
+                }
+                box._levels[r] = s;
             });
             box.dataset.painted = lv.key;
         }
