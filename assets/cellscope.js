@@ -188,6 +188,32 @@
     if (link) link.href = link.getAttribute('href').split('?')[0] + window.location.search;
   });
 
+  /* Selecting text in the window offers to rank every cell against that span (the Find view, LSTMVis-style). */
+  function positionOf(node) {
+    const el = node && (node.nodeType === 1 ? node : node.parentElement);
+    const col = el && el.closest('#b-text .col');
+    const ch = col ? col.querySelector('.ch') : el && el.closest('#b-text .ch');
+    return ch ? Number(ch.dataset.i) : NaN;
+  }
+
+  document.addEventListener('mouseup', function () {
+    const link = document.getElementById('b-span-link');
+    if (!link) return;
+    const sel = window.getSelection();
+    const a = positionOf(sel && sel.anchorNode), b = positionOf(sel && sel.focusNode);
+    if (sel.isCollapsed || Number.isNaN(a) || Number.isNaN(b)) {
+      link.hidden = true;
+      return;
+    }
+    const lo = Math.min(a, b), hi = Math.max(a, b) + 1, here = new URLSearchParams(window.location.search);
+    const q = new URLSearchParams();
+    ['run', 'checkpoint'].forEach(function (k) { if (here.get(k)) q.set(k, here.get(k)); });
+    q.set('span', lo + '-' + hi);
+    link.href = '/find?' + q;
+    link.textContent = 'rank cells against the selected span ' + lo + '–' + hi + ' →';
+    link.hidden = false;
+  });
+
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.cellscope = {
     paint: paint,

@@ -1,4 +1,5 @@
 """Shared fixtures: the real corpora and one tiny real run (trained for seconds, every checkpoint recorded)."""
+import socket
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,13 @@ CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 def corpus_excerpt(name, start=0, length=60_000):
     """A slice of one of the shared real corpora."""
     return (CORPORA / name).read_text(encoding="utf-8")[start:start + length]
+
+
+def free_port():
+    """A port no one listens on: dash.testing's default (58050) is shared by every test run on the machine."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import corpus_excerpt
+from conftest import corpus_excerpt, free_port
 from model.recording import Recording, RecordingWriter
 from viz.colors import display_values, quantize, value_range
 from viz.concepts import concept_values
@@ -77,7 +77,7 @@ def duo(runs, tmp_path_factory):
     with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
                                                     options=[chrome_options()],
                                                     download_path=str(tmp_path_factory.mktemp("download"))) as duo:
-        duo.start_server(app, navigate=False)
+        duo.start_server(app, navigate=False, port=free_port())
         yield duo
 
 
@@ -335,3 +335,24 @@ def test_bad_command_line_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         app.main([str(tmp_path), str(tmp_path)])
     assert "two runs are named" in capsys.readouterr().err
+
+
+def test_selecting_a_span_offers_to_rank_cells_against_it(duo, runs):
+    visit(duo, "?run=tiny")
+    assert not duo.find_element("#b-span-link").is_displayed()
+    duo.driver.execute_script("""
+        const a = document.querySelector('#b-text .ch[data-i="100"]'), b = document.querySelector('#b-text .ch[data-i="140"]');
+        const range = document.createRange();
+        range.setStart(a.firstChild || a, 0);
+        range.setEnd(b.firstChild || b, 1);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+        document.getElementById('b-text').dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));""")
+    link = duo.find_element("#b-span-link")
+    assert link.is_displayed() and "span=100-141" in link.get_attribute("href")
+    assert "run=tiny" in link.get_attribute("href")
+    link.click()
+    WebDriverWait(duo.driver, 15).until(lambda d: "/find" in d.current_url)
+    duo.wait_for_element("#f-span-start")
+    assert duo.find_element("#f-span-start").get_attribute("value") == "100"
+    assert duo.find_element("#f-span-stop").get_attribute("value") == "141"

@@ -112,8 +112,12 @@ def test_one_row_per_checkpoint_and_a_cell_switch_recolours_every_row(duo, runs)
 def test_rows_scroll_together_and_render_the_scrolled_to_lines(duo, runs):
     visit(duo, "?run=tiny&size=3000")
     duo.driver.execute_script("const t = document.querySelectorAll('.cmp-text')[1]; t.scrollTop = t.scrollHeight;")
-    tops = "return Array.from(document.querySelectorAll('.cmp-text'), t => t.scrollTop)"
-    WebDriverWait(duo.driver, 5).until(lambda d: len(set(d.execute_script(tops))) == 1 and d.execute_script(tops)[0] > 0)
+
+    def scrolled_together(driver):
+        tops = driver.execute_script("return Array.from(document.querySelectorAll('.cmp-text'), t => t.scrollTop)")
+        return len(set(tops)) == 1 and tops[0] > 0
+
+    WebDriverWait(duo.driver, 5).until(scrolled_together)
     shown = duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('.cmp-text'), t => [t.firstElementChild, t.lastElementChild]"
         ".map(c => c.querySelector('.ch').checkVisibility({contentVisibilityAuto: true})))")

@@ -4,7 +4,6 @@ cell; excerpts; the overview; gate saturation; errors shown as messages).
 
 One app serves every run these tests need and one browser visits it, so each test takes seconds.
 """
-import socket
 import sys
 
 import numpy as np
@@ -14,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import corpus_excerpt
+from conftest import corpus_excerpt, free_port
 from model.recording import Recording, RecordingWriter, list_recordings
 from test_app_browse import XSS, chrome_options
 from viz.concepts import CONCEPTS, concept_values
@@ -62,13 +61,6 @@ def app(runs):
 def find(app):
     """The Find page module (Dash imports the pages when it makes the app)."""
     return sys.modules["viz.app.find"]
-
-
-def free_port():
-    """A port no one listens on: dash.testing's default (58050) is shared by every test run on the machine."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -127,6 +127,7 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
             labeled("kind", dcc.RadioItems(id="b-kind", options=[{"label": KIND_LABELS[k], "value": k}
                                                                   for k in rec.kinds], value=kind, inline=True)),
             html.Span(id="b-label", className="cell-label"),
+            html.A(id="b-span-link", className="span-link", hidden=True),
         ]),
         html.Div(className="controls", children=[
             labeled("start", dcc.Input(id="b-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,

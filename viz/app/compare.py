@@ -12,6 +12,7 @@ other run that moves most like this one (viz.matching).
 import base64
 import functools
 from html import escape
+from urllib.parse import urlencode
 
 import dash
 import numpy as np
@@ -83,6 +84,8 @@ def in_chunks(spans, lines=LINES_PER_CHUNK):
     5x less style and paint time). The renderer ends each line with <br> (escaped text never holds one), and a
     block boundary breaks the line just as that <br> did."""
     split = spans.split("<br>")
+    if split[-1] == "":  # text ending in a newline: no empty chunk after it
+        split.pop()
     return "".join(f'<div class="cmp-chunk" style="content-visibility: auto; contain-intrinsic-size: auto '
                    f'{1.5 * lines}em">' + "<br>".join(split[i:i + lines]) + "</div>"
                    for i in range(0, len(split), lines))
@@ -393,7 +396,7 @@ def match_cell(checkpoint_b, _painted, checkpoints, layer, cell, kind, run_b, ru
     except (RecordingError, KeyError, ValueError, IndexError) as e:
         return _notice(_reason(e))
     lb, cb = int(best["layer_b"]), int(best["cell_b"])
-    link = f"/?run={run_b}&checkpoint={checkpoint_b}&layer={lb}&cell={cb}&kind={kind}"
+    link = "/?" + urlencode({"run": run_b, "checkpoint": checkpoint_b, "layer": lb, "cell": cb, "kind": kind})
     return html.P([f"Cell {layer}:{cell} of {run} at {checkpoints[-1]} moves most like cell ",
                    dcc.Link(f"{lb}:{cb}", href=link, id="cmp-match-link"),
                    f" of {run_b} at {checkpoint_b}: r = {best['corr']:+.3f}"
