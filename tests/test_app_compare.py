@@ -180,6 +180,9 @@ def test_match_panel_finds_the_cell_in_the_shuffled_run(duo, runs):
     duo.find_element("#cmp-next").click()
     k = int(np.flatnonzero(perm == 1 * cells + 6)[0])
     duo.wait_for_text_to_equal("#cmp-match-link", f"{k // cells}:{k % cells}")
+    duo.find_element("#cmp-match-link").click()  # and the link browses that cell of the other run
+    duo.wait_for_text_to_equal("#b-label", f"layer {k // cells} · cell {k % cells} · tanh(c)")
+    assert "run=shuffled" in duo.driver.current_url
     assert duo.get_logs() == []
 
 

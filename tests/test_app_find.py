@@ -18,6 +18,7 @@ from model.recording import Recording, RecordingWriter, list_recordings
 from test_app_browse import XSS, chrome_options
 from viz.concepts import CONCEPTS, concept_values
 from viz.figures import gate_saturation
+from viz.positions import strongest_positions
 from viz.rank import rank_recording
 
 
@@ -115,13 +116,13 @@ def test_ranked_table_rows_and_cache(find, runs):
         find.ranked(rec, ("span", 10, 10 ** 6))
 
 
-def test_strongest_positions_are_spaced_and_ordered(find):
+def test_strongest_positions_are_spaced_and_ordered():
     values = np.zeros(1000)
     values[[100, 103, 500, 900]] = [5, 4, 3, 2]
     values[700] = np.nan
-    assert find.strongest_positions(values, 3, 10) == [100, 500, 900]
-    assert find.strongest_positions(values, 2, 2) == [100, 103]
-    assert find.strongest_positions(values[:0], 3, 10) == []
+    assert strongest_positions(values, 3, 10) == [100, 500, 900]
+    assert strongest_positions(values, 2, 2) == [100, 103]
+    assert strongest_positions(values[:0], 3, 10) == []
 
 
 def test_span_parsing_and_browse_links(find):

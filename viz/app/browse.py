@@ -19,6 +19,7 @@ from viz.app import data
 from viz.colors import N_LEVELS, display_values, quantize, value_range
 from viz.export import ExportError, export_html
 from viz.figures import histogram
+from viz.positions import strongest_positions
 from viz.text_html import GLYPHS, render_text
 
 dash.register_page(__name__, path="/", name="Browse", title="cellscope · browse", order=0)
@@ -241,20 +242,6 @@ def send_exact(req, run):
     return {"key": req["key"], "values": _b64(raw.astype("<f4"))}
 
 
-def top_positions(values, k, spacing):
-    """Up to k positions of largest |value|, at least `spacing` apart, largest first."""
-    magnitude = np.nan_to_num(np.abs(values), nan=-1.0)
-    m = min(len(values), k * spacing * 2)
-    candidates = np.argpartition(-magnitude, m - 1)[:m] if m else []
-    chosen = []
-    for p in sorted(candidates, key=lambda p: -magnitude[p]):
-        if all(abs(p - q) >= spacing for q in chosen):
-            chosen.append(int(p))
-            if len(chosen) == k:
-                break
-    return chosen
-
-
 @callback(Output("b-hist", "figure"), Output("b-excerpts-data", "data"), Input("b-painted", "data"),
           State("b-checkpoint", "value"), State("b-layer", "value"), State("b-cell", "value"),
           State("b-kind", "value"), State("b-run", "data"))
@@ -268,7 +255,7 @@ def summarize_cell(_, checkpoint, layer, cell, kind, run):
     except (RecordingError, KeyError, IndexError, ValueError):
         return no_update, no_update
     excerpts = []
-    for pos in top_positions(shown, EXCERPTS, BEFORE + AFTER):
+    for pos in strongest_positions(np.abs(shown), EXCERPTS, BEFORE + AFTER):
         a, b = max(0, pos - BEFORE), min(rec.n_chars, pos + AFTER)
         spans = render_text(rec.window(a, b), quantize(shown[a:b], *value_range(kind)), offset=a)
         excerpts.append(f'<div class="ex" data-pos="{pos}" data-start="{max(0, pos - JUMP_CONTEXT)}" '

@@ -24,6 +24,7 @@ from viz import concepts
 from viz.app import data
 from viz.colors import display_values, quantize, value_range
 from viz.figures import concept_overview, gate_saturation
+from viz.positions import strongest_positions
 from viz.rank import concept_target, rank_recording
 from viz.text_html import render_text
 
@@ -129,20 +130,6 @@ def browse_href(run, checkpoint, layer, cell, kind, target, start=None):
     if start is not None:
         query["start"] = start
     return "/?" + urlencode(query)
-
-
-def strongest_positions(values, k, spacing):
-    """Up to k positions of largest value, at least `spacing` apart, largest first."""
-    values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf)
-    m = min(len(values), k * spacing * 2)  # each choice rules out < 2 * spacing positions: enough candidates
-    candidates = np.argpartition(-values, m - 1)[:m] if m else []
-    chosen = []
-    for p in sorted(candidates, key=lambda p: (-values[p], p)):
-        if all(abs(p - q) >= spacing for q in chosen):
-            chosen.append(int(p))
-            if len(chosen) == k:
-                break
-    return chosen
 
 
 def best_per_layer(scores):
