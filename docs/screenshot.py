@@ -1,8 +1,11 @@
-"""Take the README's picture of the Browse view in headless Chromium, with the hover box open.
+"""Take the README's pictures in headless Chromium: a view of the app (Browse with the hover box open by
+default) or an exported standalone page.
 
     python docs/screenshot.py [RUN_DIR] [--query "layer=1&cell=42"] [--hover 120] [-o docs/browse.png]
+    python docs/screenshot.py runs/wp --page /compare --wait "#c-rows .row" --query "cell=42" -o docs/compare.png
+    python docs/screenshot.py --html quote-cell.html -o docs/quote-cell.png
 
-Without RUN_DIR it shows the demo run (built on first use, like `python app.py`).
+Without RUN_DIR (and without --html) it shows the demo run (built on first use, like `python app.py`).
 """
 import argparse
 import logging
@@ -27,7 +30,13 @@ def main():
     parser.add_argument("--query", default="", help="extra URL parameters, e.g. layer=1&cell=42&size=2000")
     parser.add_argument("--hover", type=int, default=120, help="position whose hover box to show (-1: none)")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "docs" / "browse.png")
+    parser.add_argument("--page", default="/", help="the app page to show, e.g. /compare")
+    parser.add_argument("--wait", help="CSS selector that appears once a non-Browse page has drawn")
+    parser.add_argument("--html", type=Path, help="screenshot this exported HTML file instead of the app")
+    parser.add_argument("--size", default="1400,900", help="window width,height")
     args = parser.parse_args()
+    if args.html:
+        return shoot(f"file://{args.html.resolve()}", "body", -1, args.size, args.output)
     if args.run is None:
         from demo.build import ensure_demo_run
         args.run = ensure_demo_run()
@@ -35,30 +44,41 @@ def main():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = make_server("127.0.0.1", 0, create_app([args.run]).server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}{args.page}?run={args.run.name}&{args.query}"
+        shoot(url, args.wait or BROWSE_DRAWN, args.hover if args.page == "/" else -1, args.size, args.output)
+    finally:
+        server.shutdown()
+
+
+BROWSE_DRAWN = "#b-text[data-painted], #b-hist .bars, #b-excerpts .ex"
+
+
+def shoot(url, selector, hover, size, output):
+    """Open url, wait until every comma-separated part of selector matches, optionally hover, save a PNG."""
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--window-size=1400,900", "--hide-scrollbars"):
+                 "--disable-background-networking", f"--window-size={size}", "--hide-scrollbars"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options)
     try:
-        driver.get(f"http://127.0.0.1:{server.server_port}/?run={args.run.name}&{args.query}")
-        end = time.time() + 60
-        while not driver.execute_script("return document.querySelector('#b-text[data-painted]') &&"
-                                        " document.querySelector('#b-hist .bars') &&"
-                                        " document.querySelector('#b-excerpts .ex')"):
+        driver.get(url)
+        end = time.time() + 90
+        parts = [p.strip() for p in selector.split(",")]
+        while not all(driver.execute_script("return !!document.querySelector(arguments[0])", p) for p in parts):
             if time.time() > end:
-                sys.exit("docs/screenshot.py: the page did not finish drawing within 60 s")
-            time.sleep(0.1)
-        if args.hover >= 0:
-            span = driver.find_element(By.CSS_SELECTOR, f'#b-text .ch[data-i="{args.hover}"]')
+                sys.exit(f"docs/screenshot.py: {url} did not show {selector} within 90 s")
+            time.sleep(0.2)
+        time.sleep(1.0)  # let plotly finish its transitions
+        if hover >= 0:
+            span = driver.find_element(By.CSS_SELECTOR, f'#b-text .ch[data-i="{hover}"]')
             ActionChains(driver).move_to_element(span).perform()
             time.sleep(0.5)  # the exact value arrives with one small request
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(args.output))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(output))
     finally:
         driver.quit()
-        server.shutdown()
-    print(f"wrote {args.output}")
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":
