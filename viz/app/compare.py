@@ -462,8 +462,12 @@ clientside_callback(
                 box._levels[r] = s;
             });
             box.dataset.painted = lv.key;
+            // What follows a repaint (charts, match, outline) is told once the browser has drawn the rows:
+            // returning the key here would run Dash's bookkeeping for it before that frame.
+            const key = lv.key;
+            requestAnimationFrame(() => setTimeout(() => window.dash_clientside.set_props('cmp-painted', {data: key})));
         }
-        return box.dataset.painted || null;
+        return NO;
     }""",
     Output("cmp-painted", "data"), Input("cmp-window", "data"), Input("cmp-levels", "data"))
 
