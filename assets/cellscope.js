@@ -219,7 +219,7 @@
     paint: paint,
 
     stepCell: function (prev, next, layer, cell, shape) {
-      const step = window.dash_clientside.callback_context.triggered_id === 'b-prev' ? -1 : 1;
+      const step = window.dash_clientside.callback_context.triggered_id.endsWith('-prev') ? -1 : 1;  /* b- or cmp- */
       const total = shape.layers * shape.cells;
       const flat = ((layer || 0) * shape.cells + (cell || 0) + step + total) % total;
       const newLayer = Math.floor(flat / shape.cells);

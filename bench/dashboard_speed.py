@@ -219,9 +219,7 @@ def compare_main(args):
                 seen = driver.execute_script("return window.__painted.length")
                 t0 = driver.execute_script("const t = performance.now(); document.getElementById('cmp-next').click();"
                                            "return t;")
-                key = f"|0|{k + 1}|c"
-                done = wait_for(driver, f"const p = window.__painted.slice({seen}).find(p => p.key.endsWith('{key}'));"
-                                        "return p && p.frame;")
+                done = wait_for(driver, f"const p = window.__painted[{seen}]; return p && p.frame;")  # next paint
                 time.sleep(0.3)
                 if k == 0:
                     continue

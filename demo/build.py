@@ -1,7 +1,10 @@
 """The bundled demo run: trained and recorded on the shipped War and Peace excerpt on first start, reused after.
 
-`python app.py` with no run calls ensure_demo_run(). The recipe favours width over depth: in a short first-start
-training a 1x256 LSTM grows a quote cell where a 2x128 one does not (research/lstm-cpu-speed.md).
+`python app.py` with no run calls ensure_demo_run(). The recipe is tuned for a quote cell within a 2.5-minute
+first start on 2 slow cores: width over depth (a 1x256 LSTM grows one where a 2x128 does not,
+research/lstm-cpu-speed.md), and many small updates (batch 32 x 50 steps at lr 3e-3): measured here, it reached
+val loss 1.477 and a quote cell of AUROC 0.994 in ~1,950 iterations, where batch 64 x 100 at 2e-3 managed 390
+iterations, 1.615 and no quote cell (best 0.69).
 """
 import shutil
 from pathlib import Path
@@ -13,7 +16,7 @@ from model.train import train
 
 CORPUS = Path(__file__).resolve().parent / "war_and_peace_excerpt.txt"
 RUN = Path(__file__).resolve().parents[1] / "runs" / "demo"
-RECIPE = dict(layers=1, hidden=256, max_minutes=2.5)
+RECIPE = dict(layers=1, hidden=256, batch_size=32, seq_length=50, lr=3e-3, max_minutes=2.5)
 COMPARE_CHARS = 50_000  # every checkpoint is recorded over the same window, for the Compare view
 
 

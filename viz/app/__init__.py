@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def create_app(run_dirs):
     data.set_runs(run_dirs)
     app = dash.Dash("viz", use_pages=True, pages_folder="app", assets_folder=str(ROOT / "assets"),
-                    title="cellscope", suppress_callback_exceptions=True)
+                    title="cellscope", update_title=None, suppress_callback_exceptions=True)
     # The text colours come from viz.colors through TEXT_CSS, the same stylesheet the export inlines.
     app.index_string = app.index_string.replace("{%css%}", "{%css%}\n<style>\n" + TEXT_CSS + "</style>")
     names = list(data.runs())

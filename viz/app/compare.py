@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import dash
 import numpy as np
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from model.recording import RecordingError, iteration_of
 from viz import concepts
@@ -403,118 +403,33 @@ def match_cell(checkpoint_b, _painted, checkpoints, layer, cell, kind, run_b, ru
                    + (" (mirrored: high where this one is low)" if best["corr"] < 0 else "")])
 
 
-# The browser side. Same protocol as Browse (assets/cellscope.js): the rows are built once per window as HTML
-# (the heads are escaped on the server, the text by viz.text_html), a cell switch sets the class of every
-# .ch span from the levels. #cmp-rows gets data-window and data-painted (the keys painted), which the tests
+# The browser side (assets/compare.js). Same protocol as Browse (assets/cellscope.js): the rows are built once per
+# window as HTML (the heads are escaped on the server, the text by viz.text_html), a cell switch sets the class of
+# every .ch span from the levels. #cmp-rows gets data-window and data-painted (the keys painted), which the tests
 # and the benchmark wait on.
 clientside_callback(
-    """function (win, lv) {
-        const NO = window.dash_clientside.no_update, box = document.getElementById('cmp-rows');
-        if (!box || !win) return NO;
-        if (box.dataset.window !== win.key) {
-            box.innerHTML = win.rows.map(r =>
-                '<div class="cmp-row" style="display:flex;gap:0.8em;border-top:1px solid #ddd;padding:0.3em 0">' +
-                '<div class="cmp-head" style="width:8em;flex:none;font-size:0.85em;color:#444">' + r.head +
-                '</div><div class="cs-text cmp-text" style="flex:1;max-height:11em;overflow-y:auto;' +
-                'position:relative">' + win.html[r.text] + '</div></div>').join('');
-            const texts = Array.from(box.getElementsByClassName('cmp-text'));
-            box._rows = texts.map(t => Array.from(t.getElementsByClassName('ch')));
-            // Only the chunks within a screenful of the scrolled-to lines are rendered (the browser's own
-            // content-visibility: auto would render a whole viewport's margin around each row).
-            const reveal = () => {
-                box._revealing = false;
-                for (const t of texts) {
-                    const top = t.scrollTop - t.clientHeight, bottom = t.scrollTop + 2 * t.clientHeight;
-                    const chunks = Array.from(t.children);  // read every position first: one layout per row
-                    const near = chunks.map(c => c.offsetTop + c.offsetHeight >= top && c.offsetTop <= bottom);
-                    chunks.forEach((c, k) => { c.style.contentVisibility = near[k] ? 'visible' : 'hidden'; });
-                }
-            };
-            texts.forEach(t => t.addEventListener('scroll', () => {
-                for (const other of texts) {
-                    if (other !== t && other.scrollTop !== t.scrollTop) other.scrollTop = t.scrollTop;
-                }
-                if (!box._revealing) {
-                    box._revealing = true;
-                    requestAnimationFrame(reveal);
-                }
-            }));
-            reveal();
-            if (!box._clicks) {
-                box._clicks = true;
-                box.addEventListener('click', e => {
-                    const span = e.target.closest('.ch');
-                    if (span) window.dash_clientside.set_props('cmp-pos', {value: Number(span.dataset.i)});
-                });
-            }
-            box._levels = box._rows.map(() => '');
-            box.dataset.window = win.key;
-            delete box.dataset.painted;
-        }
-        if (lv && lv.window === win.key && box.dataset.painted !== lv.key) {
-            const names = Array.from({length: 256}, (_, k) => 'ch v' + k);
-            box._rows.forEach((spans, r) => {
-                const s = atob(lv.levels[r]), old = box._levels[r], n = Math.min(s.length, spans.length);
-                for (let i = 0; i < n; i++) {
-                    const level = s.charCodeAt(i);
-                    if (level !== old.charCodeAt(i)) spans[i].className = names[level];  // unchanged: no restyle
-                }
-                box._levels[r] = s;
-            });
-            box.dataset.painted = lv.key;
-            // What follows a repaint (charts, match, outline) is told once the browser has drawn the rows:
-            // returning the key here would run Dash's bookkeeping for it before that frame.
-            const key = lv.key;
-            requestAnimationFrame(() => setTimeout(() => window.dash_clientside.set_props('cmp-painted', {data: key})));
-        }
-        return NO;
-    }""",
+    ClientsideFunction("compare", "paintRows"),
     Output("cmp-painted", "data"), Input("cmp-window", "data"), Input("cmp-levels", "data"))
 
 # Outline the character whose guesses are tabled, in every row (style, so recolouring keeps it).
 clientside_callback(
-    """function (pos, painted) {
-        const box = document.getElementById('cmp-rows');
-        if (!box) return;
-        (box._marked || []).forEach(s => { s.style.outline = ''; });
-        box._marked = pos === null || pos === undefined ? [] :
-            Array.from(box.querySelectorAll('.ch[data-i="' + Number(pos) + '"]'));
-        box._marked.forEach(s => { s.style.outline = '2px solid #c0392b'; });
-    }""",
+    ClientsideFunction("compare", "outline"),
     Input("cmp-pos", "value"), Input("cmp-painted", "data"))
 
 clientside_callback(
-    """function (prev, next, layer, cell, shape) {
-        const step = window.dash_clientside.callback_context.triggered_id === 'cmp-prev' ? -1 : 1;
-        const total = shape.layers * shape.cells;
-        const flat = ((layer || 0) * shape.cells + (cell || 0) + step + total) % total;
-        const newLayer = Math.floor(flat / shape.cells);
-        return [newLayer === layer ? window.dash_clientside.no_update : newLayer, flat % shape.cells];
-    }""",
+    ClientsideFunction("cellscope", "stepCell"),
     Output("cmp-layer", "value"), Output("cmp-cell", "value"), Input("cmp-prev", "n_clicks"),
     Input("cmp-next", "n_clicks"), State("cmp-layer", "value"), State("cmp-cell", "value"), State("cmp-shape", "data"),
     prevent_initial_call=True)
 
 clientside_callback(
-    """function (prev, next, start, size) {
-        const back = window.dash_clientside.callback_context.triggered_id === 'cmp-page-prev';
-        const input = document.getElementById('cmp-start'), last = input ? Number(input.max) : Infinity;
-        const moved = Math.max(0, Math.min((start || 0) + (back ? -size : size), last));
-        return moved === start ? window.dash_clientside.no_update : moved;
-    }""",
+    ClientsideFunction("compare", "stepPage"),
     Output("cmp-start", "value"), Input("cmp-page-prev", "n_clicks"), Input("cmp-page-next", "n_clicks"),
     State("cmp-start", "value"), State("cmp-size", "value"), prevent_initial_call=True)
 
 # Keep the address bar a link to this view without a reload.
 clientside_callback(
-    """function (checkpoints, layer, cell, kind, start, size, concept, pos, run, all) {
-        if (layer === null || layer === undefined || cell === null || cell === undefined) return;
-        const q = new URLSearchParams({run: run, layer: layer, cell: cell, kind: kind, start: start || 0,
-                                       size: size, concept: concept});
-        if (pos !== null && pos !== undefined) q.set('pos', pos);
-        if (checkpoints && checkpoints.length !== all.length) q.set('checkpoints', checkpoints.join(','));
-        window.history.replaceState(window.history.state, '', window.location.pathname + '?' + q);
-    }""",
+    ClientsideFunction("compare", "syncUrl"),
     Input("cmp-checkpoints", "value"), Input("cmp-layer", "value"), Input("cmp-cell", "value"),
     Input("cmp-kind", "value"), Input("cmp-start", "value"), Input("cmp-size", "value"),
     Input("cmp-concept", "value"), Input("cmp-pos", "value"), State("cmp-run", "data"), State("cmp-all", "data"))
