@@ -6,7 +6,6 @@ levels for the window (one uint8 per character, base64) and the browser sets eac
 top-5 guesses and loss travel once with the window, for the hover box; exact values are sent only on hover.
 Flipping cells, paging and the URL are handled in the browser, so a switch costs one small request.
 """
-import base64
 import functools
 
 import dash
@@ -16,6 +15,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from model.recording import RecordingError
 from viz import concepts
 from viz.app import data
+from viz.app.common import b64, choose_recording, int_param, notice, reason, window_bounds
 from viz.colors import N_LEVELS, display_values, quantize, value_range
 from viz.export import ExportError, export_html
 from viz.figures import histogram
@@ -34,69 +34,34 @@ JUMP_CONTEXT = 200  # an excerpt click opens the window this many characters bef
 BLOCK = 1000
 
 
-def window_bounds(start, size, n):
-    """[start, stop) of a window clamped to the recording, the same on every request."""
-    start = min(max(int(start or 0), 0), max(n - 1, 0))
-    size = min(max(int(size or DEFAULT_SIZE), 1), SIZES[-1])
-    return start, min(n, start + size)
 
 
-def _b64(array):
-    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def _reason(e):
-    """A readable one-liner for the exceptions a bad view raises (KeyError quotes its message)."""
-    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
 
 
-def _int(name, raw, default, lo, hi, problems):
-    """A whole-number URL parameter in [lo, hi]; anything else is explained in `problems` and gives the default."""
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        problems.append(f"{name}={raw!r} is not a whole number; showing {name} {default}.")
-        return default
-    if not lo <= value <= hi:
-        problems.append(f"{name}={value} is out of range ({lo} to {hi}); showing {name} {default}.")
-        return default
-    return value
 
 
-def _notice(*lines, cls="msg error"):
-    return html.Div([html.P(line) if isinstance(line, str) else line for line in lines], className=cls, role="alert")
 
 
 def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=None, size=None, top5=None,
            concept=None, **_other_pages_params):
     """The page for the URL's view; a bad parameter is explained and replaced by its default."""
     problems = []
-    names = list(data.runs())
-    if not names:
-        return _notice("No runs are served. Start the app with: python app.py runs/NAME")
-    if run is not None and run not in names:
-        problems.append(f"There is no run {run!r} here (served: {', '.join(names)}); showing {names[0]}.")
-    run = run if run in names else names[0]
-    found = list(data.recordings(run))
-    if not found:
-        return _notice(f"Run {run} has no recordings yet. Record its checkpoints with:",
-                       html.Pre(f"python -m model.record {data.run_dir(run)}", className="command"))
-    if checkpoint is not None and checkpoint not in found:
-        problems.append(f"Run {run} has no recording of checkpoint {checkpoint!r} (recorded: {', '.join(found)}); "
-                        f"showing {found[-1]}.")
-    checkpoint = checkpoint if checkpoint in found else found[-1]
+    chosen = choose_recording(run, checkpoint, problems)
+    if not isinstance(chosen, tuple):
+        return chosen
+    run, found, checkpoint = chosen
     try:
         rec = data.open_recording(run, checkpoint)
     except RecordingError as e:
-        return _notice(f"Cannot open the recording of {checkpoint}: {e}",
-                       "Record it again with:", html.Pre(f"python -m model.record {data.run_dir(run)} "
-                                                         f"--checkpoint {checkpoint}", className="command"))
-    layer = _int("layer", layer, 0, 0, rec.layers - 1, problems)
-    cell = _int("cell", cell, 0, 0, rec.cells - 1, problems)
-    start = _int("start", start, 0, 0, max(rec.n_chars - 1, 0), problems)
-    size = _int("size", size, DEFAULT_SIZE, 1, SIZES[-1], problems)
+        return notice(f"Cannot open the recording of {checkpoint}: {e}", "Record it again with:",
+                      html.Pre(f"python -m model.record {data.run_dir(run)} --checkpoint {checkpoint}",
+                               className="command"))
+    layer = int_param("layer", layer, 0, 0, rec.layers - 1, problems)
+    cell = int_param("cell", cell, 0, 0, rec.cells - 1, problems)
+    start = int_param("start", start, 0, 0, max(rec.n_chars - 1, 0), problems)
+    size = int_param("size", size, DEFAULT_SIZE, 1, SIZES[-1], problems)
     if kind is not None and kind not in rec.kinds:
         problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); "
                         f"showing {rec.kinds[0]}.")
@@ -115,7 +80,7 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
         *[dcc.Store(id=name) for name in ("b-window", "b-values", "b-painted", "b-exact-req", "b-exact",
                                           "b-excerpts-data")],
         dcc.Download(id="b-download"),
-        _notice(*problems) if problems else None,
+        notice(*problems) if problems else None,
         html.Div(className="controls", children=[
             labeled("checkpoint", dcc.Dropdown(id="b-checkpoint", options=found, value=checkpoint, clearable=False)),
             labeled("layer", dcc.Dropdown(id="b-layer", options=list(range(rec.layers)), value=layer,
@@ -186,8 +151,8 @@ def send_window(checkpoint, start, size, view, run, concept):
     try:
         rec = data.open_recording(run, checkpoint)
     except (RecordingError, KeyError) as e:
-        return no_update, "", _notice(_reason(e))
-    start, stop = window_bounds(start, size, rec.n_chars)
+        return no_update, "", notice(reason(e))
+    start, stop = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
     chars, probs = rec.top5(start, stop)
     text, with_top5 = rec.window(start, stop), view == "top5"
     spans = "".join(
@@ -198,8 +163,8 @@ def send_window(checkpoint, start, size, view, run, concept):
         "key": f"{run}|{checkpoint}|{start}|{stop}|{view}|{concept}", "start": start, "stop": stop,
         "total": rec.n_chars, "html": spans, "marks": marks,
         "guesses": ["".join(GLYPHS.get(g, g) for g in row) for row in chars],
-        "probs": _b64(np.rint(np.nan_to_num(probs) * 255).astype(np.uint8)),
-        "loss": _b64(rec.loss(start, stop).astype("<f4")),
+        "probs": b64(np.rint(np.nan_to_num(probs) * 255).astype(np.uint8)),
+        "loss": b64(rec.loss(start, stop).astype("<f4")),
     }
     return window, f"characters {start:,} to {stop:,} of {rec.n_chars:,}", None
 
@@ -218,14 +183,14 @@ def send_levels(checkpoint, layer, cell, kind, start, size, run):
     """The chosen cell's colour level for each character of the window: all a cell switch sends."""
     try:
         rec = data.open_recording(run, checkpoint)
-        start, stop = window_bounds(start, size, rec.n_chars)
+        start, stop = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
         shown = _shown(rec, layer, cell, kind, start, stop)
     except (RecordingError, KeyError, IndexError, ValueError) as e:
-        return no_update, "", _notice(_reason(e))
+        return no_update, "", notice(reason(e))
     lo, hi = value_range(kind)
     values = {"key": f"{checkpoint}|{layer}|{cell}|{kind}|{start}|{stop}", "start": start, "n": stop - start,
               "checkpoint": checkpoint, "layer": layer, "cell": cell, "kind": kind, "label": KIND_LABELS[kind],
-              "lo": lo, "step": (hi - lo) / N_LEVELS, "levels": _b64(quantize(shown, lo, hi))}
+              "lo": lo, "step": (hi - lo) / N_LEVELS, "levels": b64(quantize(shown, lo, hi))}
     return values, f"layer {layer} · cell {cell} · {KIND_LABELS[kind]}", None
 
 
@@ -235,11 +200,11 @@ def send_exact(req, run):
     """Raw values of the shown cell for the hover box, sent only when the user hovers."""
     try:
         rec = data.open_recording(run, req["checkpoint"])
-        start, stop = window_bounds(req["start"], req["n"], rec.n_chars)
+        start, stop = window_bounds(req["start"], req["n"], rec.n_chars, DEFAULT_SIZE, SIZES[-1])
         raw = rec.series(int(req["layer"]), int(req["cell"]), req["kind"], start, stop)
     except (RecordingError, KeyError, IndexError, ValueError, TypeError):
         return no_update
-    return {"key": req["key"], "values": _b64(raw.astype("<f4"))}
+    return {"key": req["key"], "values": b64(raw.astype("<f4"))}
 
 
 @callback(Output("b-hist", "figure"), Output("b-excerpts-data", "data"), Input("b-painted", "data"),
@@ -255,7 +220,8 @@ def summarize_cell(_, checkpoint, layer, cell, kind, run):
     except (RecordingError, KeyError, IndexError, ValueError):
         return no_update, no_update
     excerpts = []
-    for pos in strongest_positions(np.abs(shown), EXCERPTS, BEFORE + AFTER):
+    raw = rec.series(layer, cell, kind)  # rank by the raw value: tanh(c) saturates and would tie at ±1
+    for pos in strongest_positions(np.abs(raw), EXCERPTS, BEFORE + AFTER):
         a, b = max(0, pos - BEFORE), min(rec.n_chars, pos + AFTER)
         spans = render_text(rec.window(a, b), quantize(shown[a:b], *value_range(kind)), offset=a)
         excerpts.append(f'<div class="ex" data-pos="{pos}" data-start="{max(0, pos - JUMP_CONTEXT)}" '
@@ -272,11 +238,11 @@ def summarize_cell(_, checkpoint, layer, cell, kind, run):
 def export_view(_, run, checkpoint, layer, cell, kind, start, size, view):
     """The current view as a standalone page, made by the same renderer as the CLI's."""
     try:
-        start, stop = window_bounds(start, size, data.open_recording(run, checkpoint).n_chars)
+        start, stop = window_bounds(start, size, data.open_recording(run, checkpoint).n_chars, DEFAULT_SIZE, SIZES[-1])
         page = export_html(data.run_dir(run), int(layer), int(cell), kind, start, stop, checkpoints=[checkpoint],
                            top5=view == "top5")
     except (ExportError, RecordingError, KeyError, TypeError, ValueError) as e:
-        return no_update, _notice(f"Export failed: {_reason(e)}")
+        return no_update, notice(f"Export failed: {reason(e)}")
     name = f"{run}-{checkpoint}-cell-{layer}-{cell}-{kind}.html"
     return {"content": page, "filename": name, "type": "text/html"}, None
 

@@ -9,7 +9,6 @@ Around the rows: the top-5 guesses at a chosen position at each checkpoint, a co
 iteration, the loss curve, the samples written at each checkpoint and, with two runs served, the cell of the
 other run that moves most like this one (viz.matching).
 """
-import base64
 import functools
 from html import escape
 from urllib.parse import urlencode
@@ -21,6 +20,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from model.recording import RecordingError, iteration_of
 from viz import concepts
 from viz.app import data
+from viz.app.common import b64, choose_recording, int_param, notice, reason, window_bounds
 from viz.colors import display_values, prob_shade, quantize, value_range
 from viz.figures import loss_curve, score_vs_iteration
 from viz.matching import match_cells
@@ -38,37 +38,14 @@ LINES_PER_CHUNK = 4
 PAD = {"padding": "0.15em 0.6em", "textAlign": "left"}
 
 
-def _b64(array):
-    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def _reason(e):
-    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
 
 
-def _notice(*lines):
-    return html.Div([html.P(line) if isinstance(line, str) else line for line in lines], className="msg error",
-                    role="alert")
 
 
-def _int(raw, name, default, lo, hi, problems):
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        problems.append(f"{name}={raw!r} is not a whole number; showing {name} {default}.")
-        return default
-    if not lo <= value <= hi:
-        problems.append(f"{name}={value} is out of range ({lo} to {hi}); showing {name} {default}.")
-        return default
-    return value
 
 
-def window_bounds(start, size, n):
-    """[start, stop) of a window clamped to one recording."""
-    start = min(max(int(start or 0), 0), max(n - 1, 0))
-    return start, min(n, start + min(max(int(size or DEFAULT_SIZE), 1), SIZES[-1]))
 
 
 def shown_checkpoints(run, chosen):
@@ -110,20 +87,15 @@ def val_loss(run, rec):
 def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, concept=None, pos=None,
            checkpoints=None, **_other_pages_params):
     """The page for the URL's view; a bad parameter is explained and replaced by its default."""
-    problems, names = [], list(data.runs())
-    if not names:
-        return _notice("No runs are served. Start the app with: python app.py runs/NAME")
-    if run is not None and run not in names:
-        problems.append(f"There is no run {run!r} here (served: {', '.join(names)}); showing {names[0]}.")
-    run = run if run in names else names[0]
-    found = list(data.recordings(run))
-    if not found:
-        return _notice(f"Run {run} has no recordings yet. Record its checkpoints with:",
-                       html.Pre(f"python -m model.record {data.run_dir(run)} --all-checkpoints", className="command"))
+    problems = []
+    chosen = choose_recording(run, None, problems, " --all-checkpoints")
+    if not isinstance(chosen, tuple):
+        return chosen
+    run, found, _ = chosen
     try:
         rec = data.open_recording(run)
     except RecordingError as e:
-        return _notice(f"Cannot open the newest recording of {run}: {e}")
+        return notice(f"Cannot open the newest recording of {run}: {e}")
     chosen = found
     if checkpoints:
         asked = checkpoints.split(",")
@@ -131,11 +103,11 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
         if len(chosen) < len(asked):
             problems.append(f"Some of checkpoints={checkpoints!r} are not recorded in {run} "
                             f"(recorded: {', '.join(found)}).")
-    layer = _int(layer, "layer", 0, 0, rec.layers - 1, problems)
-    cell = _int(cell, "cell", 0, 0, rec.cells - 1, problems)
-    start = _int(start, "start", 0, 0, max(rec.n_chars - 1, 0), problems)
-    size = _int(size, "size", DEFAULT_SIZE, 1, SIZES[-1], problems)
-    pos = _int(pos, "pos", None, 0, max(rec.n_chars - 1, 0), problems)
+    layer = int_param("layer", layer, 0, 0, rec.layers - 1, problems)
+    cell = int_param("cell", cell, 0, 0, rec.cells - 1, problems)
+    start = int_param("start", start, 0, 0, max(rec.n_chars - 1, 0), problems)
+    size = int_param("size", size, DEFAULT_SIZE, 1, SIZES[-1], problems)
+    pos = int_param("pos", pos, None, 0, max(rec.n_chars - 1, 0), problems)
     if kind is not None and kind not in rec.kinds:
         problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); showing c.")
     kind = kind if kind in rec.kinds else rec.kinds[0]
@@ -146,7 +118,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
     def labeled(label, control):
         return html.Label([html.Span(label, className="label"), control], className="control")
 
-    other_runs = [n for n in names if n != run]
+    other_runs = [n for n in data.runs() if n != run]
     if other_runs:
         match_panel = html.Div([
             html.Div(className="controls", children=[
@@ -166,7 +138,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
         dcc.Store(id="cmp-all", data=found),
         dcc.Store(id="cmp-shape", data={"layers": rec.layers, "cells": rec.cells}),
         *[dcc.Store(id=name) for name in ("cmp-window", "cmp-levels", "cmp-painted")],
-        _notice(*problems) if problems else None,
+        notice(*problems) if problems else None,
         html.Div(className="controls", children=[
             labeled("checkpoints", dcc.Dropdown(id="cmp-checkpoints", options=found, value=chosen, multi=True,
                                                 clearable=False, style={"minWidth": "24em"})),
@@ -233,12 +205,12 @@ def send_window(checkpoints, start, size, run):
     """Every row's uncoloured spans, once per window; rows over identical text share one HTML string."""
     checkpoints = shown_checkpoints(run, checkpoints)
     if not checkpoints:
-        return no_update, "", _notice("Choose at least one recorded checkpoint.")
+        return no_update, "", notice("Choose at least one recorded checkpoint.")
     texts, rows = {}, []
     try:
         for checkpoint in checkpoints:
             rec = data.open_recording(run, checkpoint)
-            a, b = window_bounds(start, size, rec.n_chars)
+            a, b = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
             loss = val_loss(run, rec)
             name = escape(checkpoint) if rec.iteration is None else f"iter {rec.iteration:,}"
             head = f"<b>{name}</b><br>val loss {'–' if loss is None else f'{loss:.3f}'}"
@@ -247,10 +219,10 @@ def send_window(checkpoints, start, size, run):
                 texts[(a, window)] = len(texts)
             rows.append({"checkpoint": checkpoint, "head": head, "text": texts[(a, window)]})
     except (RecordingError, KeyError) as e:
-        return no_update, "", _notice(_reason(e))
+        return no_update, "", notice(reason(e))
     html_once = [in_chunks(render_text(window, offset=a)) for a, window in texts]
     win = {"key": window_key(run, checkpoints, start, size), "rows": rows, "html": html_once}
-    a, b = window_bounds(start, size, rec.n_chars)
+    a, b = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
     return win, f"characters {a:,} to {b:,} of {rec.n_chars:,}, {len(rows)} checkpoints", None
 
 
@@ -267,11 +239,11 @@ def send_levels(checkpoints, layer, cell, kind, start, size, run):
     try:
         for checkpoint in checkpoints:
             rec = data.open_recording(run, checkpoint)
-            a, b = window_bounds(start, size, rec.n_chars)
+            a, b = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
             shown = display_values(rec.series(int(layer), int(cell), kind, a, b), kind)
-            levels.append(_b64(quantize(shown, *value_range(kind))))
+            levels.append(b64(quantize(shown, *value_range(kind))))
     except (RecordingError, KeyError, IndexError, ValueError) as e:
-        return no_update, "", _notice(_reason(e))
+        return no_update, "", notice(reason(e))
     key = window_key(run, checkpoints, start, size)
     return ({"window": key, "key": f"{key}|{layer}|{cell}|{kind}", "levels": levels},
             f"layer {layer} · cell {cell} · {KIND_LABELS.get(kind, kind)}", None)
@@ -294,9 +266,9 @@ def guesses_table(checkpoints, pos, start, run):
         try:
             rec = data.open_recording(run, checkpoint)
         except (RecordingError, KeyError) as e:
-            return _notice(_reason(e))
+            return notice(reason(e))
         if not 0 <= pos < rec.n_chars:
-            return _notice(f"position {pos} is outside the recorded text ({rec.n_chars:,} characters)")
+            return notice(f"position {pos} is outside the recorded text ({rec.n_chars:,} characters)")
         (chars,), (probs,) = rec.top5(pos, pos + 1)
         actual = rec.text[pos + 1] if pos + 1 < rec.n_chars else None
         context = context or (rec.window(max(0, pos - CONTEXT), pos + 1), actual)
@@ -341,7 +313,7 @@ def score_chart(_painted, concept, checkpoints, layer, cell, kind, run):
             rec = data.open_recording(run, checkpoint)
             scores = concept_scores(rec, concept, kind)
         except (RecordingError, KeyError, ValueError) as e:
-            problems.append(f"{checkpoint}: {_reason(e)}")
+            problems.append(f"{checkpoint}: {reason(e)}")
             continue
         best = scores.iloc[0]
         mine = scores[(scores["layer"] == int(layer)) & (scores["cell"] == int(cell))].iloc[0]
@@ -350,7 +322,7 @@ def score_chart(_painted, concept, checkpoints, layer, cell, kind, run):
                        "best_cell": f"{best['layer']}:{best['cell']}",
                        "best_sign": best["sign"], "cell": mine["score"], "cell_sign": mine["sign"]})
     figure = score_vs_iteration(points, concept, f"{layer}:{cell} {KIND_LABELS.get(kind, kind)}", metric)
-    return figure, _notice(*problems) if problems else None
+    return figure, notice(*problems) if problems else None
 
 
 @callback(Output("cmp-loss", "figure"), Input("cmp-checkpoints", "value"), State("cmp-run", "data"))
@@ -394,7 +366,7 @@ def match_cell(checkpoint_b, _painted, checkpoints, layer, cell, kind, run_b, ru
         rec_a, rec_b = data.open_recording(run, checkpoints[-1]), data.open_recording(run_b, checkpoint_b)
         best = match_cells(rec_a, rec_b, kind=kind, cells=[(int(layer), int(cell))]).iloc[0]
     except (RecordingError, KeyError, ValueError, IndexError) as e:
-        return _notice(_reason(e))
+        return notice(reason(e))
     lb, cb = int(best["layer_b"]), int(best["cell_b"])
     link = "/?" + urlencode({"run": run_b, "checkpoint": checkpoint_b, "layer": lb, "cell": cb, "kind": kind})
     return html.P([f"Cell {layer}:{cell} of {run} at {checkpoints[-1]} moves most like cell ",

@@ -22,6 +22,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 from model.recording import RecordingError
 from viz import concepts
 from viz.app import data
+from viz.app.common import choose_recording, notice, reason
 from viz.colors import display_values, quantize, value_range
 from viz.figures import concept_overview, gate_saturation
 from viz.positions import strongest_positions
@@ -52,14 +53,8 @@ COLUMNS = [
 ]
 
 
-def _reason(e):
-    """A readable one-liner for the exceptions a bad view raises (KeyError quotes its message)."""
-    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
 
 
-def _notice(*lines):
-    return html.Div([html.P(line) if isinstance(line, str) else line for line in lines], className="msg error",
-                    role="alert")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -189,20 +184,11 @@ def excerpts_html(rec, run, row, target):
 
 def layout(run=None, checkpoint=None, concept=None, regex=None, span=None, **_other_pages_params):
     """The page for the URL's view; a bad parameter is explained and replaced by its default."""
-    problems, names = [], list(data.runs())
-    if not names:
-        return _notice("No runs are served. Start the app with: python app.py runs/NAME")
-    if run is not None and run not in names:
-        problems.append(f"There is no run {run!r} here (served: {', '.join(names)}); showing {names[0]}.")
-    run = run if run in names else names[0]
-    found = list(data.recordings(run))
-    if not found:
-        return _notice(f"Run {run} has no recordings yet. Record its checkpoints with:",
-                       html.Pre(f"python -m model.record {data.run_dir(run)}", className="command"))
-    if checkpoint is not None and checkpoint not in found:
-        problems.append(f"Run {run} has no recording of checkpoint {checkpoint!r} (recorded: {', '.join(found)}); "
-                        f"showing {found[-1]}.")
-    checkpoint = checkpoint if checkpoint in found else found[-1]
+    problems = []
+    chosen = choose_recording(run, checkpoint, problems)
+    if not isinstance(chosen, tuple):
+        return chosen
+    run, found, checkpoint = chosen
     if concept is not None and concept not in concepts.CONCEPTS:
         problems.append(f"There is no concept {concept!r}; showing {DEFAULT_CONCEPT}.")
         concept = None
@@ -224,7 +210,7 @@ def layout(run=None, checkpoint=None, concept=None, regex=None, span=None, **_ot
         dcc.Store(id="f-target"),
         dcc.Store(id="f-excerpts-data"),
         dcc.Location(id="f-nav", refresh="callback-nav"),
-        _notice(*problems) if problems else None,
+        notice(*problems) if problems else None,
         html.Div(className="controls", children=[
             labeled("checkpoint", dcc.Dropdown(id="f-checkpoint", options=found, value=checkpoint, clearable=False,
                                                style={"minWidth": "11em"})),
@@ -304,7 +290,7 @@ def rank_cells(checkpoint, mode, concept, regex, start, stop, run):
         target = _target(mode, concept, regex, start, stop)
         scores = ranked(rec, target)
     except (RecordingError, KeyError, ValueError) as e:
-        return [], None, "", _notice(_reason(e))
+        return [], None, "", notice(reason(e))
     truth = target_values(rec, target)
     if scores["metric"].iloc[0] == "auroc":
         inside = int(truth.sum())
@@ -334,7 +320,7 @@ def show_excerpts(rows, clicked, target, checkpoint, run):
         rec = data.open_recording(run, checkpoint)
         excerpts = excerpts_html(rec, run, row, target)
     except (RecordingError, KeyError, IndexError, ValueError) as e:
-        return "", _reason(e)
+        return "", reason(e)
     title = f"Strongest positions of cell {row['layer']}:{row['cell']} {KIND_LABELS.get(row['kind'], row['kind'])} " \
             f"(rank {row['rank']}; click one to open it)"
     return excerpts, title
@@ -360,7 +346,7 @@ def show_overview(clicks, checkpoint, run):
     try:
         rec = data.open_recording(run, checkpoint)
     except (RecordingError, KeyError) as e:
-        return None, _notice(_reason(e))
+        return None, notice(reason(e))
     best, left_out = overview(rec)
     figure = concept_overview(best, list(concepts.CONCEPTS), rec.layers)
     note = (f"{rec.checkpoint}. Colour: 2·AUROC − 1 for a set of positions, |r| for a continuous concept "
@@ -384,7 +370,7 @@ def show_gates(checkpoint, run):
     try:
         rec = data.open_recording(run, checkpoint)
     except (RecordingError, KeyError) as e:
-        return _notice(_reason(e))
+        return notice(reason(e))
     if not rec.gate_stats:
         return html.P(["This recording has no gates. Record them with: ",
                        html.Code(f"python -m model.record {data.run_dir(run)} --checkpoint {rec.checkpoint} --gates")],

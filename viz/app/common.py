@@ -1,0 +1,66 @@
+"""What every page does the same way: read the URL's run and checkpoint, explain bad parameters, encode arrays.
+
+Pages default a bad URL parameter and say so in a notice above the view rather than failing, so a shared link
+always opens something. (No page is registered here: Dash imports only modules that mention that call.)
+"""
+import base64
+
+import numpy as np
+from dash import html
+
+from viz.app import data
+
+
+def b64(array):
+    """An array's bytes for the browser (one byte per character for colour levels)."""
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def reason(e):
+    """A readable one-liner for the exceptions a bad view raises (KeyError quotes its message)."""
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
+def notice(*lines, cls="msg error"):
+    return html.Div([html.P(line) if isinstance(line, str) else line for line in lines], className=cls, role="alert")
+
+
+def int_param(name, raw, default, lo, hi, problems):
+    """A whole-number URL parameter in [lo, hi]; anything else is explained in `problems` and gives the default."""
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        problems.append(f"{name}={raw!r} is not a whole number; showing {name} {default}.")
+        return default
+    if not lo <= value <= hi:
+        problems.append(f"{name}={value} is out of range ({lo} to {hi}); showing {name} {default}.")
+        return default
+    return value
+
+
+def window_bounds(start, size, n, default_size, largest):
+    """[start, stop) of a text window clamped to the recording, the same on every request."""
+    start = min(max(int(start or 0), 0), max(n - 1, 0))
+    size = min(max(int(size or default_size), 1), largest)
+    return start, min(n, start + size)
+
+
+def choose_recording(run, checkpoint, problems, record_flags=""):
+    """(run, its recorded checkpoints oldest first, checkpoint) as the URL names them, a bad name replaced by the
+    default (first run, newest checkpoint) and explained in `problems`; or the notice to show when nothing can be."""
+    names = list(data.runs())
+    if not names:
+        return notice("No runs are served. Start the app with: python app.py runs/NAME")
+    if run is not None and run not in names:
+        problems.append(f"There is no run {run!r} here (served: {', '.join(names)}); showing {names[0]}.")
+    run = run if run in names else names[0]
+    found = list(data.recordings(run))
+    if not found:
+        return notice(f"Run {run} has no recordings yet. Record its checkpoints with:",
+                      html.Pre(f"python -m model.record {data.run_dir(run)}{record_flags}", className="command"))
+    if checkpoint is not None and checkpoint not in found:
+        problems.append(f"Run {run} has no recording of checkpoint {checkpoint!r} (recorded: {', '.join(found)}); "
+                        f"showing {found[-1]}.")
+    return run, found, checkpoint if checkpoint in found else found[-1]
