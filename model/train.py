@@ -28,7 +28,7 @@ from model.corpus import BatchStream, CorpusError, Vocab, read_text, split
 from model.lstm import CharLSTM, pick_device
 from model.sample import sample
 
-DEFAULTS = dict(layers=2, hidden=128, seq_length=100, batch_size=64, lr=2e-3, dropout=0.0, optimizer="adam",
+DEFAULTS = dict(layers=2, hidden=128, seq_length=50, batch_size=32, lr=3e-3, dropout=0.0, optimizer="adam",
                 grad_clip=5.0, cell="lstm", val_frac=0.1, shuffle_lines=False, seed=0, checkpoint_every=1000)
 EARLY_CHECKPOINTS = (100, 200, 300, 500, 700, 1000, 1500, 2000)
 LOG_FIELDS = ["iteration", "epoch", "train_loss", "val_loss", "bits_per_char", "lr", "chars_per_s", "elapsed_s"]

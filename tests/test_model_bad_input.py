@@ -32,7 +32,7 @@ def test_train_refuses_missing_path_and_too_short_corpus(tmp_path):
     code, line, n = run_cli("model.train", tmp_path / "missing.txt", "--run", tmp_path / "run")
     assert code != 0 and "no such file" in line and n == 1
     short = tmp_path / "short.txt"
-    short.write_text(corpus_excerpt("names.txt", length=3000), encoding="utf-8")
+    short.write_text(corpus_excerpt("names.txt", length=1200), encoding="utf-8")
     code, line, n = run_cli("model.train", short, "--run", tmp_path / "run", "--max-iters", "1")
     assert code != 0 and "training text too short" in line and n == 1
     assert not (tmp_path / "run" / "run.json").exists()
