@@ -223,10 +223,13 @@ def test_hover_shows_value_guesses_and_loss(duo, runs):
 def test_excerpt_click_opens_its_position(duo, runs):
     visit(duo, "?run=tiny&size=1000")
     duo.wait_for_element("#b-excerpts .ex")
-    far = max(duo.find_elements("#b-excerpts .ex"), key=lambda e: int(e.get_attribute("data-pos")))
-    pos, start = int(far.get_attribute("data-pos")), int(far.get_attribute("data-start"))
+    time.sleep(0.5)  # the excerpts arrive after the paint and may be replaced once; read them in one go
+    pos, start = duo.driver.execute_script(
+        "const ex = Array.from(document.querySelectorAll('#b-excerpts .ex'));"
+        "const far = ex.reduce((a, b) => Number(b.dataset.pos) > Number(a.dataset.pos) ? b : a);"
+        "return [Number(far.dataset.pos), Number(far.dataset.start)];")
     assert pos >= 1000  # outside the first window, so the click has to move it
-    far.click()
+    duo.find_element(f'#b-excerpts .ex[data-pos="{pos}"]').click()
     wait_painted(duo, f"|{start}|")
     focused = duo.find_element("#b-text .at")
     assert focused.get_attribute("data-i") == str(pos)
