@@ -1,4 +1,5 @@
 """viz.ranking against slow, obviously-right references, on synthetic activations over real War and Peace text."""
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 from model.recording import Recording, RecordingWriter
 from viz.concepts import concept_values
+from viz import ranking
 from viz.ranking import SORTED_VALUES, auroc, average_ranks, pearson, score_cells, spearman
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -82,6 +84,9 @@ def test_auroc_equals_slow_mann_whitney_with_ties(quotes):
     want = [slow_auroc(row, quotes.tolist()) for row in values]
     assert np.allclose(got, want, rtol=0, atol=1e-12)
     assert got[1] > 0.6
+    assert quotes.mean() < 0.5  # the mask's other side, the larger one, is counted the other way round
+    flipped = auroc(values, ~quotes)
+    assert np.allclose(flipped, [slow_auroc(row, (~quotes).tolist()) for row in values], rtol=0, atol=1e-12)
 
 
 def test_average_ranks_equal_slow_ranks():
@@ -126,6 +131,31 @@ def test_chunking_gives_identical_results(recording, quotes):
     for chunk in (1, 3):
         chunked = score_cells(recording, quotes, chunk=chunk).sort_values(key).reset_index(drop=True)
         assert chunked.equals(whole)
+
+
+def test_counting_in_segments_gives_identical_numbers(monkeypatch, quotes):
+    rng = np.random.default_rng(5)
+    values = tied_float16(rng, (3, len(TEXT)))
+    target = concept_values("line-position", TEXT).astype(np.float64)
+    target[::7] = np.nan
+    whole = [auroc(values, quotes), auroc(values, ~quotes), pearson(values, target), spearman(values, target)]
+    monkeypatch.setattr(ranking, "SEGMENT", 1000)  # the 3,000 characters in 3 segments
+    segmented = [auroc(values, quotes), auroc(values, ~quotes), pearson(values, target), spearman(values, target)]
+    for w, s in zip(whole, segmented):
+        assert np.allclose(w, s, rtol=0, atol=1e-12)
+
+
+def test_worker_processes_give_the_same_scores(monkeypatch, recording, quotes):
+    target = concept_values("line-position", TEXT)
+    threaded = [score_cells(recording, quotes), score_cells(recording, target)]
+    monkeypatch.setattr(ranking, "PROCESS_WORK", 0)  # as for a big recording
+    monkeypatch.setattr(ranking, "WORKERS", 2)
+    pool, _ = ranking._pool(recording, ("c", "h"), "auroc", quotes, 64)
+    with pool:
+        assert isinstance(pool, ProcessPoolExecutor)
+    in_processes = [score_cells(recording, quotes), score_cells(recording, target)]
+    for t, p in zip(threaded, in_processes):
+        assert t.equals(p)
 
 
 def test_pearson_and_spearman_match_references():

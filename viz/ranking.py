@@ -4,20 +4,27 @@ Binary concept: AUROC of each cell's activation as a detector of the mask (Mann-
 folded to >= 0.5 with the sign kept (-1: the cell is low inside the concept). Continuous concept: Pearson
 or Spearman correlation. Rank measures are invariant to any increasing map, so raw c scores as tanh(c).
 
-Recordings are float16, which has only 65536 bit patterns: one np.bincount per cell over the bit patterns
-(offset by the position's group) gives every rank, tie and sum exactly in O(n), where sorting each cell
-costs O(n log n). On a million characters: 5 ms of CPU per cell this way, 140-180 ms for argsort alone
-(bench/rank_speed.py). Cells are read from the memory map one at a time, chunks of cells in parallel
-threads, so memory stays bounded whatever the recording's length.
+Recordings are float16, which has only 65536 bit patterns: np.bincount over a cell's bit patterns (all
+positions, then the smaller side of the mask) gives every rank, tie and sum exactly in O(n), where sorting
+each cell costs O(n log n). On a million characters: ~3 ms of CPU per cell this way, 140-180 ms for argsort
+alone (bench/rank_speed.py). Cells are read from the memory map one at a time, chunks of cells in parallel
+(threads, or processes for big recordings), so memory stays bounded whatever the recording's length.
 """
+import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
+from model.recording import Recording
+
 N_PATTERNS = 1 << 16
-WORKERS = len(os.sched_getaffinity(0))  # np.add and np.bincount release the GIL: one thread per core
+WORKERS = len(os.sched_getaffinity(0))
+SEGMENT = 1 << 17  # positions per np.bincount call (best of 2^16, 2^17, 2^18 measured)
+PROCESS_WORK = 300_000_000  # cells x positions (~1 s of scoring) from which processes beat threads
 
 # float16 bit patterns in increasing value: negatives are 0xFBFF (-65504) down to 0x8001, then 0 (with -0,
 # 0x8000, folded in), then 0x0001 up to 0x7BFF (65504). Infinities and NaNs are left out.
@@ -33,19 +40,19 @@ def _by_value(hist):
 SORTED_VALUES = _by_value(np.arange(N_PATTERNS, dtype=np.uint16).view(np.float16).astype(np.float64))
 
 
-def _histograms(rows, group, weights=(None,)):
-    """For each row of float16 values, np.bincount of (bit pattern + group * 65536), once per weight vector.
+def _histogram(patterns, buf, weights=None):
+    """Counts (or weight sums) per distinct finite float16 value, increasing, of uint16 bit patterns.
 
-    group [n] (0 or 1) separates positions: outside/inside a mask, or ignored/used. Yields, per row and
-    weight vector, (group 0, group 1) histograms by distinct value (int64 counts or float64 weight sums).
-    Rows are finished one at a time so each histogram is used while it is still in cache.
+    np.bincount wants intp: converted a segment at a time into buf, the 8-byte copy stays in cache, where a
+    whole million-position cell's copy would go out to memory and back (bench/rank_speed.py: ~12% faster on 2 cores).
     """
-    offset = group.astype(np.intp) * N_PATTERNS
-    buf = np.empty(rows.shape[1], np.intp)
-    for row in rows:
-        np.add(row.view(np.uint16), offset, out=buf)
-        hists = [np.bincount(buf, weights=w, minlength=2 * N_PATTERNS) for w in weights]
-        yield [(_by_value(h[:N_PATTERNS]), _by_value(h[N_PATTERNS:])) for h in hists]
+    hist = np.zeros(N_PATTERNS, np.intp if weights is None else np.float64)
+    for start in range(0, len(patterns), SEGMENT):
+        segment = patterns[start:start + SEGMENT]
+        np.copyto(buf[:len(segment)], segment)
+        w = None if weights is None else weights[start:start + SEGMENT]
+        hist += np.bincount(buf[:len(segment)], weights=w, minlength=N_PATTERNS)
+    return _by_value(hist)
 
 
 def _dot(a, b):
@@ -61,15 +68,31 @@ def _check_float16(values):
 
 
 def _auroc_and_means(values, mask):
-    """Unfolded AUROC, mean inside, mean outside for each row of float16 values [cells, n]."""
+    """Unfolded AUROC, mean inside, mean outside for each row of float16 values [cells, n].
+
+    Per row, one histogram of all positions and one of the smaller side of the mask (the other side is
+    the difference), then the arithmetic over the range of values the cell uses.
+    """
+    inside_is_smaller = 2 * np.count_nonzero(mask) <= len(mask)
+    smaller = np.flatnonzero(mask if inside_is_smaller else ~mask)
+    buf = np.empty(SEGMENT, np.intp)
     result = np.empty((3, len(values)))
-    for i, [(out, inside)] in enumerate(_histograms(values, mask)):
+    for i, row in enumerate(values):
+        patterns = row.view(np.uint16)
+        total, part = _histogram(patterns, buf), _histogram(patterns[smaller], buf)
+        seen = np.flatnonzero(total)  # a cell uses a fraction of float16's range: the rest is all zeros
+        if len(seen) == 0:  # no finite value at all
+            result[:, i] = np.nan
+            continue
+        used = slice(seen[0], seen[-1] + 1)
+        total, part, values_used = total[used], part[used], SORTED_VALUES[used]
+        inside, out = (part, total - part) if inside_is_smaller else (total - part, part)
         out_up_to = np.cumsum(out)
         n_out, n_in = out_up_to[-1], inside.sum()
         twice_u = _dot(inside, 2 * out_up_to - out)  # each inside value beats the outside ones below, ties half
         result[0, i] = twice_u / (2.0 * n_in * n_out)
-        result[1, i] = _dot(inside, SORTED_VALUES) / n_in
-        result[2, i] = _dot(out, SORTED_VALUES) / n_out
+        result[1, i] = _dot(inside, values_used) / n_in
+        result[2, i] = _dot(out, values_used) / n_out
     return result
 
 
@@ -91,7 +114,7 @@ def average_ranks(x):
 
 
 def _prepare_target(target, metric):
-    """(used positions, target centered over them and 0 elsewhere, its sum of squares) for a correlation."""
+    """(unused positions, target centered over the used ones and 0 elsewhere, its sum of squares)."""
     target = np.asarray(target, dtype=np.float64)
     used = ~np.isnan(target)
     y = np.zeros(len(target))
@@ -100,13 +123,21 @@ def _prepare_target(target, metric):
     total = float(_dot(y, y))
     if total == 0.0:
         raise ValueError("the concept is constant on this text: a correlation needs it to vary")
-    return used, y, total
+    return np.flatnonzero(~used), y, total
 
 
-def _correlations(values, used, centered, total, metric):
+def _correlations(values, unused, centered, total, metric):
     """Pearson or Spearman correlation of each row of float16 values with a prepared target."""
     r = np.zeros(len(values))
-    for i, [(_, counts), (_, sums)] in enumerate(_histograms(values, used, weights=(None, centered))):
+    buf = np.empty(SEGMENT, np.intp)
+    for i, row in enumerate(values):
+        patterns = row.view(np.uint16)
+        counts = _histogram(patterns, buf)
+        if len(unused):
+            counts -= _histogram(patterns[unused], buf)
+        if counts.sum() == 0:  # no finite value at all: correlates 0
+            continue
+        sums = _histogram(patterns, buf, weights=centered)  # centered is 0 at unused positions
         if metric == "spearman":
             x = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each distinct value
         else:
@@ -140,6 +171,46 @@ def _binary_mask(mask, n):
     return mask
 
 
+def _score_chunk(recording, metric, target, chunk, job):
+    """Scores of one chunk of cells (kind, layer, first cell) as rows of score_cells' DataFrame."""
+    kind, layer, start = job
+    rows = recording.array(kind)[layer, start:start + chunk]
+    if metric == "auroc":
+        auc, mean_in, mean_out = _auroc_and_means(rows, target)
+        score, sign = np.maximum(auc, 1 - auc), np.where(auc >= 0.5, 1, -1)
+    else:
+        r = _correlations(rows, *target, metric)
+        score, sign = np.abs(r), np.where(r >= 0, 1, -1)
+        mean_in = mean_out = np.full(len(r), np.nan)
+    return pd.DataFrame({"layer": layer, "cell": np.arange(start, start + len(rows)), "kind": kind,
+                         "score": score, "sign": sign, "metric": metric, "mean_in": mean_in, "mean_out": mean_out})
+
+
+_worker = {}
+
+
+def _start_worker(path, metric, target, chunk):
+    _worker["score"] = partial(_score_chunk, Recording.open(path), metric, target, chunk)
+
+
+def _score_in_worker(job):
+    return _worker["score"](job)
+
+
+def _pool(recording, kinds, metric, target, chunk):
+    """Threads for small recordings; worker processes for big ones. np.bincount counts with the GIL
+    released but finds its input's range with it held: two threads score ~1.2x as fast as one, two
+    processes ~1.7x (bench/rank_speed.py). Workers are forked (0.03 s) from a single-threaded process
+    such as the CLI; a threaded one (the dashboard's server) could deadlock forked, so it spawns them (~1 s)."""
+    work = len(kinds) * recording.layers * recording.cells * recording.n_chars
+    if WORKERS == 1 or work < PROCESS_WORK:
+        return ThreadPoolExecutor(WORKERS), partial(_score_chunk, recording, metric, target, chunk)
+    start = "fork" if threading.active_count() == 1 else "spawn"
+    pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(start), initializer=_start_worker,
+                               initargs=(recording.path, metric, target, chunk))
+    return pool, _score_in_worker
+
+
 def score_cells(recording, target, kinds=("c", "h"), metric=None, chunk=64):
     """Score every cell of the given kinds against a concept over the recording's text.
 
@@ -154,30 +225,18 @@ def score_cells(recording, target, kinds=("c", "h"), metric=None, chunk=64):
     if target.dtype == bool:
         if metric not in (None, "auroc"):
             raise ValueError(f"a binary concept is scored by auroc, not {metric}")
-        metric, mask = "auroc", _binary_mask(target, recording.n_chars)
+        metric, target = "auroc", _binary_mask(target, recording.n_chars)
     else:
         metric = metric or "spearman"
         if metric not in ("pearson", "spearman"):
             raise ValueError(f"a continuous concept is scored by pearson or spearman, not {metric}")
-        prepared = _prepare_target(target, metric)
-
-    def score_chunk(job):
-        kind, layer, start = job
-        rows = recording.array(kind)[layer, start:start + chunk]
-        if metric == "auroc":
-            auc, mean_in, mean_out = _auroc_and_means(rows, mask)
-            score, sign = np.maximum(auc, 1 - auc), np.where(auc >= 0.5, 1, -1)
-        else:
-            r = _correlations(rows, *prepared, metric)
-            score, sign = np.abs(r), np.where(r >= 0, 1, -1)
-            mean_in = mean_out = np.full(len(r), np.nan)
-        return pd.DataFrame({"layer": layer, "cell": np.arange(start, start + len(rows)), "kind": kind,
-                             "score": score, "sign": sign, "metric": metric, "mean_in": mean_in, "mean_out": mean_out})
+        target = _prepare_target(target, metric)
 
     for kind in kinds:
         recording.array(kind)  # an unrecorded kind fails here, before any work
     jobs = [(kind, layer, start) for kind in kinds for layer in range(recording.layers)
             for start in range(0, recording.cells, chunk)]
-    with ThreadPoolExecutor(WORKERS) as pool:  # chunks in parallel: np.add and np.bincount release the GIL
+    pool, score_chunk = _pool(recording, kinds, metric, target, chunk)
+    with pool:
         frame = pd.concat(pool.map(score_chunk, jobs), ignore_index=True)
     return frame.sort_values("score", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
