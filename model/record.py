@@ -12,7 +12,9 @@ result matches one uninterrupted pass from a zero state at position 0. Blocks go
 import argparse
 import hashlib
 import math
+import queue
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,36 +44,47 @@ def split_gates(pre):
     return i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
 
 
-def layer_loop(x, weights, h, c):
-    """One layer, step by step: input projection for all steps in one matmul, then one matmul per step."""
-    w_ih, w_hh, bias = weights
-    steps, streams = x.shape[:2]
-    xproj = torch.addmm(bias, x.flatten(0, 1), w_ih.t()).view(steps, streams, -1)
-    w_hh_t = w_hh.t().contiguous()  # 13% faster per-step matmul here than the transposed view
-    hs, cs, gates = [], [], []
-    for xp in xproj.unbind(0):
-        i, f, g, o = split_gates(torch.addmm(xp, h, w_hh_t))
-        c = torch.addcmul(f * c, i, g)
-        h = o * c.tanh()
-        hs.append(h)
-        cs.append(c)
-        gates.append((i, f, o))
-    i, f, o = (torch.stack(k) for k in zip(*gates))
-    return torch.stack(hs), torch.stack(cs), (i, f, o)
+def loop_weights(model):
+    """What layer_loop needs, per layer: (input projection, recurrent weights transposed, bias), with the g rows
+    doubled: tanh(x) = 2 sigmoid(2x) - 1, so one sigmoid over all four gates replaces three sigmoids and a tanh
+    (torch's CPU tanh costs 3x its sigmoid here). Layer 0's input is a character: its projection is a table
+    [vocab, 4H] computed once and looked up, a quarter of a 2-layer model's matmuls gone."""
+    hidden = model.config["hidden"]
+    doubled = torch.ones(4 * hidden, 1, device=model.embed.weight.device)
+    doubled[2 * hidden:3 * hidden] = 2
+    weights = []
+    for layer in range(model.config["layers"]):
+        w_ih, w_hh, bias = layer_weights(model, layer)
+        w_ih, w_hh, bias = w_ih * doubled, w_hh * doubled, bias * doubled[:, 0]
+        w_in = torch.addmm(bias, model.embed.weight, w_ih.t()) if layer == 0 else w_ih.t().contiguous()
+        weights.append((w_in, w_hh.t().contiguous(), bias))  # contiguous: 13% faster per-step matmul
+    return weights
 
 
-def layer_fused(x, weights, h, c, single_layer):
+def layer_loop(xproj, w_hh_t, h, c, hs, cs, ifo=None):
+    """One layer, step by step from its input projection xproj [steps, streams, 4H], one matmul per step.
+    Writes h and c of every step into hs and cs [steps, streams, H] (and i, f, o into ifo [3, ...] if given).
+    Weights as loop_weights gives them: sg = sigmoid(2 g_pre), so g = 2 sg - 1."""
+    for t, xp in enumerate(xproj.unbind(0)):
+        i, f, sg, o = torch.addmm(xp, h, w_hh_t).sigmoid_().chunk(4, -1)
+        if ifo is not None:
+            for k, gate in enumerate((i, f, o)):
+                ifo[k, t] = gate
+        c = torch.addcmul(torch.addcmul(i.neg(), f, c), i, sg, value=2, out=cs[t])  # f c + i (2 sg - 1)
+        h = torch.addcmul(o.neg(), o, torch.sigmoid(c * 2), value=2, out=hs[t])  # o tanh(c)
+
+
+def layer_fused(x, weights, h, c, hs, cs, ifo, single_layer):
     """One layer: h from the fused kernel, then the gates for all steps at once and c by its recurrence."""
     w_ih, w_hh, bias = weights
-    hs, _ = single_layer(x, (h[None], c[None]))
+    hs[:], _ = single_layer(x, (h[None], c[None]))
     h_prev = torch.cat([h[None], hs[:-1]])
     i, f, g, o = split_gates(x @ w_ih.t() + h_prev @ w_hh.t() + bias)
     ig = i * g
-    cs = torch.empty_like(hs)
     for t in range(len(hs)):
-        c = torch.addcmul(ig[t], f[t], c)
-        cs[t] = c
-    return hs, cs, (i, f, o)
+        c = torch.addcmul(ig[t], f[t], c, out=cs[t])
+    if ifo is not None:
+        ifo[0], ifo[1], ifo[2] = i, f, o
 
 
 def single_layers(model):
@@ -98,6 +111,55 @@ def scatter(dst, block, per, t0, n):
             dst[..., lo:hi] = block[..., full, :hi - lo]
 
 
+class BlockWriter:
+    """Writes finished blocks into the recording's memory maps on a second thread while the next block is
+    computed. The recording thread only converts a block to the stored dtype, in its own layout [kinds, layers,
+    steps, streams, cells], into one of two buffers that take turns (memory stays bounded); this thread does the
+    slow part, turning it cell-major as it scatters (numpy's copies release the GIL, and on CPU the small
+    per-step ops leave a core idle)."""
+
+    def __init__(self, writer, per, n, shape, dtype):
+        self.writer, self.per, self.n = writer, per, n
+        self.free, self.todo = queue.Queue(), queue.Queue()
+        for _ in range(2):
+            self.free.put(torch.empty(shape, dtype=dtype))
+        self.error = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def put(self, t0, states, top_i, top_p, loss):
+        """Queue block states [kinds, layers, steps, streams, cells] (any device, any float dtype) for writing."""
+        if self.error is not None:
+            raise self.error
+        buffer, steps = self.free.get(), states.shape[2]  # waits while both buffers are still being written
+        buffer[:, :, :steps].copy_(states)
+        self.todo.put((t0, buffer, steps, top_i, top_p, loss))
+
+    def run(self):
+        w = self.writer
+        while (item := self.todo.get()) is not None:
+            t0, buffer, steps, top_i, top_p, loss = item
+            try:
+                if self.error is None:
+                    for kind, block in zip(w.kinds, buffer[:, :, :steps].numpy()):  # [layers, steps, streams, cells]
+                        scatter(w.states[kind], block.transpose(0, 3, 2, 1), self.per, t0, self.n)
+                    scatter(w.top5_ids.T, top_i, self.per, t0, self.n)
+                    scatter(w.top5_p.T, top_p, self.per, t0, self.n)
+                    scatter(w.loss, loss, self.per, t0, self.n)
+            except Exception as e:  # a full disk, say: raised in the recording thread
+                self.error = e
+            self.free.put(buffer)
+
+    def __exit__(self, *exc):
+        self.todo.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+
 def stream_layout(n, streams, warmup):
     """(streams, chars per stream): no more streams than leaves each one a full warm-up of preceding text."""
     streams = max(1, min(streams, n // warmup if warmup else n))
@@ -106,7 +168,7 @@ def stream_layout(n, streams, warmup):
 
 
 @torch.no_grad()
-def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64, warmup=1000, block=256,
+def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64, warmup=1000, block=128,
            method="auto", dtype="float16", meta=None, progress=True):
     """Write the recording of `model` over `text` to out_dir; returns its path.
 
@@ -144,37 +206,47 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     counts = {g: np.zeros((2, layers, hidden), np.int64) for g in GATE_KINDS} if gates else None
     np_dtype = torch.float16 if dtype == "float16" else torch.float32
     singles = single_layers(model) if method == "fused" else None
+    loop = loop_weights(model) if method == "loop" else None
     bar = tqdm(total=n, unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True, desc="record")
-    for t0 in range(0, per, block):
-        t1 = min(per, t0 + block)
-        x = model.embed(x_all[t0:t1])
-        out = {k: [] for k in kinds}
-        for layer in range(layers):
-            weights = layer_weights(model, layer)
-            if method == "loop":
-                hs, cs, (i, f, o) = layer_loop(x, weights, h[layer], c[layer])
-            else:
-                hs, cs, (i, f, o) = layer_fused(x, weights, h[layer], c[layer], singles[layer])
-            h[layer], c[layer] = hs[-1], cs[-1]
-            for kind, value in zip(kinds, (cs, hs, i, f, o)):
-                out[kind].append(value)
-            if gates:
-                mask = valid[t0:t1, :, None]
-                for g, value in zip(GATE_KINDS, (i, f, o)):
-                    counts[g][0, layer] += ((value < 0.1) & mask).sum((0, 1)).cpu().numpy()
-                    counts[g][1, layer] += ((value > 0.9) & mask).sum((0, 1)).cpu().numpy()
-            x = hs
-        for kind in kinds:  # [layers, steps, streams, cells] -> cell-major [layers, cells, streams, steps]
-            arr = torch.stack(out[kind]).permute(0, 3, 2, 1).to(np_dtype).cpu().numpy()
-            scatter(writer.states[kind], arr, per, t0, n)
-        logp = torch.log_softmax(model.head(x).float(), -1)
-        top_p, top_i = logp.topk(TOP_K, -1)
-        loss = -logp.gather(-1, y_all[t0:t1, :, None])[..., 0]
-        loss = torch.where(has_target[t0:t1], loss, torch.nan)
-        scatter(writer.top5_ids.T, top_i.permute(2, 1, 0).int().cpu().numpy(), per, t0, n)
-        scatter(writer.top5_p.T, top_p.exp().permute(2, 1, 0).half().cpu().numpy(), per, t0, n)
-        scatter(writer.loss, loss.T.cpu().numpy(), per, t0, n)
-        bar.update(int(valid[t0:t1].sum()))
+    # c, h (and i, f, o) of every layer for one block, [kinds, layers, steps, streams, cells], and the input
+    # projections of one layer: reused, as fresh big tensors cost their page faults on every block
+    shape = (len(kinds), layers, block, streams, hidden)
+    states = torch.empty(shape, device=device)
+    xproj_buffer = torch.empty(block * streams, 4 * hidden, device=device)
+    with BlockWriter(writer, per, n, shape, np_dtype) as disk:
+        for t0 in range(0, per, block):
+            t1 = min(per, t0 + block)
+            block_states = states[:, :, :t1 - t0]
+            ids = x_all[t0:t1]
+            x = model.embed(ids) if method == "fused" else None
+            for layer in range(layers):
+                cs, hs = block_states[0, layer], block_states[1, layer]
+                ifo = block_states[2:, layer] if gates else None
+                if method == "loop":
+                    w_in, w_hh_t, bias = loop[layer]
+                    xproj = xproj_buffer[:ids.numel()]
+                    if layer == 0:
+                        torch.index_select(w_in, 0, ids.flatten(), out=xproj)
+                    else:
+                        torch.addmm(bias, x.flatten(0, 1), w_in, out=xproj)
+                    layer_loop(xproj.view(*ids.shape, -1), w_hh_t, h[layer], c[layer], hs, cs, ifo)
+                else:
+                    layer_fused(x, layer_weights(model, layer), h[layer], c[layer], hs, cs, ifo, singles[layer])
+                h[layer], c[layer] = hs[-1], cs[-1]
+                if gates:
+                    mask = valid[t0:t1, :, None]
+                    for g, value in zip(GATE_KINDS, ifo):
+                        counts[g][0, layer] += ((value < 0.1) & mask).sum((0, 1)).cpu().numpy()
+                        counts[g][1, layer] += ((value > 0.9) & mask).sum((0, 1)).cpu().numpy()
+                x = hs
+            logp = torch.log_softmax(model.head(x).float(), -1)
+            top_p, top_i = logp.topk(TOP_K, -1)
+            loss = -logp.gather(-1, y_all[t0:t1, :, None])[..., 0]
+            loss = torch.where(has_target[t0:t1], loss, torch.nan)
+            disk.put(t0, block_states,
+                     top_i.permute(2, 1, 0).int().cpu().numpy(), top_p.exp().permute(2, 1, 0).half().cpu().numpy(),
+                     loss.T.cpu().numpy())
+            bar.update(int(valid[t0:t1].sum()))
     bar.close()
     stats = None
     if gates:
@@ -265,7 +337,7 @@ def main(argv=None):
     try:
         paths = record_run(args.run, args.checkpoint, args.all_checkpoints, args.text, args.max_chars, args.gates,
                            args.unknown, args.streams, args.warmup, args.method, args.dtype, args.device, args.force)
-    except (RecordError, CorpusError, CheckpointError, ValueError) as e:
+    except (RecordError, CorpusError, CheckpointError, ValueError, OSError) as e:
         sys.exit(f"error: {e}")
     print("\n".join(str(p) for p in paths))
 

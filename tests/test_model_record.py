@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from model.checkpoint import CheckpointError, load_model
+from model import record as record_module
 from model.record import record, record_run, text_to_record
 from model.recording import Recording, RecordingError, list_recordings
 
@@ -136,6 +137,26 @@ def test_interrupted_recording_is_not_opened(tmp_path, tiny_run):
     with pytest.raises(RecordingError, match="h.npy has shape"):
         Recording.open(truncated)
     assert list_recordings(tmp_path) == {"iter-000100": truncated}  # listed, but opening says why it is bad
+
+
+def test_a_failed_write_stops_the_recording_and_finishes_nothing(tmp_path, trained, monkeypatch):
+    """Blocks are written on a second thread: its failure (a full disk, say) must reach the caller."""
+    model, vocab, text, next_char = trained
+    writes, scatter = [], record_module.scatter
+
+    def scatter_until_the_disk_is_full(*args):
+        writes.append(args)
+        if len(writes) > 12:
+            raise OSError(28, "No space left on device")
+        return scatter(*args)
+
+    monkeypatch.setattr(record_module, "scatter", scatter_until_the_disk_is_full)
+    out = tmp_path / "r"
+    with pytest.raises(OSError, match="No space left"):
+        record(model, vocab, text, out, next_char, streams=1, block=50, progress=False)
+    assert 12 < len(writes) < 30  # it stopped soon after: 1,500 chars in blocks of 50 would be 150 writes
+    with pytest.raises(RecordingError, match="interrupted"):
+        Recording.open(out)
 
 
 def cli(*args):
