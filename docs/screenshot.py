@@ -2,7 +2,8 @@
 default) or an exported standalone page.
 
     python docs/screenshot.py [RUN_DIR] [--query "layer=1&cell=42"] [--hover 120] [-o docs/browse.png]
-    python docs/screenshot.py runs/wp --page /compare --wait "#c-rows .row" --query "cell=42" -o docs/compare.png
+    python docs/screenshot.py runs/wp2 --page /compare --wait "#cmp-rows .cmp-row, #cmp-score .scatterlayer .trace" \
+        --query "layer=1&cell=70" --size 1400,3700 -o docs/compare-wp.png
     python docs/screenshot.py --html quote-cell.html -o docs/quote-cell.png
 
 Without RUN_DIR (and without --html) it shows the demo run (built on first use, like `python app.py`).

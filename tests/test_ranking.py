@@ -1,4 +1,5 @@
 """viz.ranking against slow, obviously-right references, on synthetic activations over real War and Peace text."""
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -145,15 +146,25 @@ def test_counting_in_segments_gives_identical_numbers(monkeypatch, quotes):
         assert np.allclose(w, s, rtol=0, atol=1e-12)
 
 
-def test_worker_processes_give_the_same_scores(monkeypatch, recording, quotes):
+@pytest.mark.parametrize("threaded_caller", [False, True], ids=["forked", "spawned"])
+def test_worker_processes_give_the_same_scores(monkeypatch, recording, quotes, threaded_caller):
+    """Big recordings are scored in worker processes: forked from the CLI, spawned from a threaded server."""
     target = concept_values("line-position", TEXT)
     threaded = [score_cells(recording, quotes), score_cells(recording, target)]
-    monkeypatch.setattr(ranking, "PROCESS_WORK", 0)  # as for a big recording
+    monkeypatch.setattr(ranking, "PROCESS_WORK", {"fork": 0, "spawn": 0})  # as for a big recording
     monkeypatch.setattr(ranking, "WORKERS", 2)
-    pool, _ = ranking._pool(recording, ("c", "h"), "auroc", quotes, 64)
-    with pool:
-        assert isinstance(pool, ProcessPoolExecutor)
-    in_processes = [score_cells(recording, quotes), score_cells(recording, target)]
+    server_thread_stop = threading.Event()
+    server_thread = threading.Thread(target=server_thread_stop.wait)
+    if threaded_caller:
+        server_thread.start()
+    try:
+        pool, _ = ranking._pool(recording, ("c", "h"), "auroc", quotes, 64)
+        with pool:
+            assert isinstance(pool, ProcessPoolExecutor)
+            assert pool._mp_context.get_start_method() == ("spawn" if threaded_caller else "fork")
+        in_processes = [score_cells(recording, quotes), score_cells(recording, target)]
+    finally:
+        server_thread_stop.set()
     for t, p in zip(threaded, in_processes):
         assert t.equals(p)
 

@@ -24,7 +24,9 @@ from model.recording import Recording
 N_PATTERNS = 1 << 16
 WORKERS = len(os.sched_getaffinity(0))
 SEGMENT = 1 << 17  # positions per np.bincount call (best of 2^16, 2^17, 2^18 measured)
-PROCESS_WORK = 300_000_000  # cells x positions (~1 s of scoring) from which processes beat threads
+# cells x positions from which worker processes beat threads: forked ones start in 0.03 s, so from ~1 s of
+# scoring; spawned ones (~1 s to start, each) from ~10 s
+PROCESS_WORK = {"fork": 300_000_000, "spawn": 3_000_000_000}
 
 # float16 bit patterns in increasing value: negatives are 0xFBFF (-65504) down to 0x8001, then 0 (with -0,
 # 0x8000, folded in), then 0x0001 up to 0x7BFF (65504). Infinities and NaNs are left out.
@@ -203,9 +205,9 @@ def _pool(recording, kinds, metric, target, chunk):
     processes ~1.7x (bench/rank_speed.py). Workers are forked (0.03 s) from a single-threaded process
     such as the CLI; a threaded one (the dashboard's server) could deadlock forked, so it spawns them (~1 s)."""
     work = len(kinds) * recording.layers * recording.cells * recording.n_chars
-    if WORKERS == 1 or work < PROCESS_WORK:
-        return ThreadPoolExecutor(WORKERS), partial(_score_chunk, recording, metric, target, chunk)
     start = "fork" if threading.active_count() == 1 else "spawn"
+    if WORKERS == 1 or work < PROCESS_WORK[start]:
+        return ThreadPoolExecutor(WORKERS), partial(_score_chunk, recording, metric, target, chunk)
     pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(start), initializer=_start_worker,
                                initargs=(recording.path, metric, target, chunk))
     return pool, _score_in_worker
