@@ -1,5 +1,6 @@
 """viz.ranking against slow, obviously-right references, on synthetic activations over real War and Peace text."""
-import threading
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -146,25 +147,45 @@ def test_counting_in_segments_gives_identical_numbers(monkeypatch, quotes):
         assert np.allclose(w, s, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("threaded_caller", [False, True], ids=["forked", "spawned"])
-def test_worker_processes_give_the_same_scores(monkeypatch, recording, quotes, threaded_caller):
-    """Big recordings are scored in worker processes: forked from the CLI, spawned from a threaded server."""
+FORKED_WORKERS = """
+import sys
+from viz import ranking
+from viz.concepts import concept_values
+from model.recording import Recording
+import threading
+rec = Recording.open(sys.argv[1])
+quotes = concept_values("quotes", rec.text)
+targets = [quotes, concept_values("line-position", rec.text)]
+threaded = [ranking.score_cells(rec, t) for t in targets]
+ranking.PROCESS_WORK, ranking.WORKERS = {"fork": 0, "spawn": 0}, 2
+assert threading.active_count() == 1
+pool, _ = ranking._pool(rec, ("c", "h"), "auroc", quotes, 64)
+with pool:
+    assert pool._mp_context.get_start_method() == "fork"
+print(all(ranking.score_cells(rec, t).equals(want) for t, want in zip(targets, threaded)))
+"""
+
+
+def test_worker_processes_forked_from_a_single_threaded_caller_give_the_same_scores(recording):
+    """Big recordings are scored in worker processes, forked from a single-threaded caller such as the CLI (a
+    fresh interpreter here: pytest's own process may have threads)."""
+    done = subprocess.run([sys.executable, "-c", FORKED_WORKERS, str(recording.path)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
+
+def test_worker_processes_spawned_from_a_threaded_caller_give_the_same_scores(monkeypatch, recording, quotes):
+    """From a threaded caller such as the dashboard's server, workers are spawned: forking could deadlock."""
     target = concept_values("line-position", TEXT)
     threaded = [score_cells(recording, quotes), score_cells(recording, target)]
     monkeypatch.setattr(ranking, "PROCESS_WORK", {"fork": 0, "spawn": 0})  # as for a big recording
     monkeypatch.setattr(ranking, "WORKERS", 2)
-    server_thread_stop = threading.Event()
-    server_thread = threading.Thread(target=server_thread_stop.wait)
-    if threaded_caller:
-        server_thread.start()
-    try:
-        pool, _ = ranking._pool(recording, ("c", "h"), "auroc", quotes, 64)
-        with pool:
-            assert isinstance(pool, ProcessPoolExecutor)
-            assert pool._mp_context.get_start_method() == ("spawn" if threaded_caller else "fork")
-        in_processes = [score_cells(recording, quotes), score_cells(recording, target)]
-    finally:
-        server_thread_stop.set()
+    monkeypatch.setattr(ranking.threading, "active_count", lambda: 2)  # a server thread besides this one
+    pool, _ = ranking._pool(recording, ("c", "h"), "auroc", quotes, 64)
+    with pool:
+        assert isinstance(pool, ProcessPoolExecutor) and pool._mp_context.get_start_method() == "spawn"
+    in_processes = [score_cells(recording, quotes), score_cells(recording, target)]
     for t, p in zip(threaded, in_processes):
         assert t.equals(p)
 
