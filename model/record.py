@@ -193,8 +193,12 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     h = torch.zeros(layers, streams, hidden, device=device)
     c = torch.zeros_like(h)
     if streams > 1 and warmup:
-        before = np.stack([ids[s * per - warmup:s * per] for s in range(1, streams)])
-        _, (h[:, 1:], c[:, 1:]) = model.rnn(model.embed(torch.as_tensor(before.T.copy(), device=device)))
+        before = torch.as_tensor(np.stack([ids[s * per - warmup:s * per] for s in range(1, streams)]).T.copy(),
+                                 device=device)
+        state = None
+        for w0 in range(0, warmup, block):  # a block at a time: nn.LSTM returns every step's h, unwanted here
+            _, state = model.rnn(model.embed(before[w0:w0 + block]), state)
+        h[:, 1:], c[:, 1:] = state
     init = (f"stream 0 from a zero state at position 0; {streams - 1} more streams of {per} chars, each warmed up "
             f"from a zero state over the {warmup} chars before its start" if streams > 1 else
             "one stream from a zero state at position 0")
