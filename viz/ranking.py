@@ -6,7 +6,7 @@ or Spearman correlation. Rank measures are invariant to any increasing map, so r
 
 Recordings are float16, which has only 65536 bit patterns: np.bincount over a cell's bit patterns (all
 positions, then the smaller side of the mask) gives every rank, tie and sum exactly in O(n), where sorting
-each cell costs O(n log n). On a million characters: ~3 ms of CPU per cell this way, 140-180 ms for argsort
+each cell costs O(n log n). On a million characters: ~4 ms of CPU per cell this way, 140-180 ms for argsort
 alone (bench/rank_speed.py). Cells are read from the memory map one at a time, chunks of cells in parallel
 (threads, or processes for big recordings), so memory stays bounded whatever the recording's length.
 """
