@@ -4,11 +4,10 @@ With no run directory it serves the bundled demo run (trained and recorded on fi
 For a WSGI server, `server` is the Flask app of the runs named in $CELLSCOPE_RUNS (separated by the OS path
 separator), else of the demo run:  CELLSCOPE_RUNS=runs/NAME gunicorn --workers 2 app:server
 """
-import argparse
 import os
-import sys
 from pathlib import Path
 
+from model.errors import ArgumentParser, reported
 from viz.app import create_app
 
 
@@ -17,27 +16,16 @@ def demo_run():
     return ensure_demo_run()
 
 
-def _fail(message):
-    print(f"app.py: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.split("\n\n")[0])
-    parser.error = _fail  # one line on stderr, not a usage dump
+    parser = ArgumentParser(prog="python app.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR", help="run directories (default: the demo)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--debug", action="store_true", help="Dash dev tools and reloading; slow with long texts")
     args = parser.parse_args(argv)
-    try:
+    with reported():
         app = create_app(args.runs or [demo_run()])
-    except ValueError as e:
-        _fail(str(e))
-    try:
         app.run(host=args.host, port=args.port, debug=args.debug)
-    except OSError as e:
-        _fail(f"cannot serve on {args.host}:{args.port}: {e.strerror or e}")
 
 
 def __getattr__(name):

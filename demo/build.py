@@ -9,9 +9,9 @@ iterations, 1.615 and no quote cell (best 0.69).
 import shutil
 from pathlib import Path
 
-from model.checkpoint import list_checkpoints
+from model import rundir
 from model.record import record_run
-from model.recording import Recording, RecordingError, list_recordings
+from model.recording import Recording, RecordingError
 from model.train import train
 
 CORPUS = Path(__file__).resolve().parent / "war_and_peace_excerpt.txt"
@@ -21,8 +21,8 @@ COMPARE_CHARS = 50_000  # every checkpoint is recorded over the same window, for
 
 
 def is_ready(run):
-    recordings = list_recordings(run)
-    if not recordings or set(recordings) != set(list_checkpoints(run)):
+    recordings = rundir.recordings(run)
+    if not recordings or set(recordings) != set(rundir.checkpoints(run)):
         return False
     try:
         return "f" in Recording.open(list(recordings.values())[-1]).kinds
@@ -35,7 +35,7 @@ def ensure_demo_run(run=RUN):
     run = Path(run)
     if is_ready(run):
         return run
-    if not list_checkpoints(run):  # nothing usable from an earlier, interrupted first start
+    if not rundir.checkpoints(run):  # nothing usable from an earlier, interrupted first start
         shutil.rmtree(run, ignore_errors=True)
         print(f"cellscope: first start, training the demo model on {CORPUS.name} "
               f"({RECIPE['layers']}x{RECIPE['hidden']} LSTM, {RECIPE['max_minutes']} minutes)")

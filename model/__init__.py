@@ -1,6 +1,3 @@
-"""Everything that touches torch: text in, a trained character LSTM and its recordings out."""
-import os
-
-# On a busy 2-core machine OpenMP's default spin-wait made torch 4-15x slower (research/lstm-cpu-speed.md,
-# and 2.2k vs 10k chars/s measured here); this must be set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+"""Everything that touches torch: text in, a trained character LSTM and its recordings out; and the torch-free
+run-directory contract (rundir.py, recording.py, errors.py) that viz/ reads through. Importing this package
+does nothing: torch's settings are made where torch is set up (lstm.py)."""

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from model.errors import CellscopeError
 
-class CorpusError(Exception):
+
+class CorpusError(CellscopeError):
     """Bad input text; the message is one line meant for the user."""
 
 

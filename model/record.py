@@ -3,32 +3,32 @@ guesses for the next character and the loss; and its CLI.
 
     python -m model.record runs/wp --all-checkpoints --gates
 
-nn.LSTM hides c and the gates, so each layer is computed by hand (DESIGN.md, "Recording fast"): either a loop
+nn.LSTM hides c and the gates, so each layer is computed by hand: either a loop
 with one recurrent matmul per step ("loop", fastest on CPU), or the fused kernel for h followed by all gates
 recomputed in one matmul and c by its elementwise recurrence ("fused", for GPUs). The text is cut into
 parallel streams for speed; each stream but the first is warmed up over the text just before it, so the
 result matches one uninterrupted pass from a zero state at position 0. Blocks go to disk as they are made.
 """
-import argparse
 import hashlib
 import math
 import queue
-import sys
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from tqdm import tqdm
+from model.lstm import pick_device  # first: it sets torch's environment before torch loads
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
-from model.checkpoint import CheckpointError, list_checkpoints, load_model, read_run, resolve_checkpoint
-from model.corpus import CorpusError, read_text, split
-from model.lstm import pick_device
-from model.recording import GATE_KINDS, STATE_KINDS, TOP_K, Recording, RecordingError, RecordingWriter
+from model import rundir  # noqa: E402
+from model.checkpoint import load_model  # noqa: E402
+from model.corpus import CorpusError, read_text, split  # noqa: E402
+from model.errors import ArgumentParser, CellscopeError, reported  # noqa: E402
+from model.recording import GATE_KINDS, STATE_KINDS, TOP_K, Recording, RecordingError, RecordingWriter  # noqa: E402
 
 
-class RecordError(Exception):
+class RecordError(CellscopeError):
     """Recording cannot be done as asked; one line for the user."""
 
 
@@ -61,16 +61,23 @@ def loop_weights(model):
     return weights
 
 
-def layer_loop(xproj, w_hh_t, h, c, hs, cs, ifo=None):
+def layer_loop(xproj, w_hh_t, h, c, hs, cs, ifo=None, edit=None):
     """One layer, step by step from its input projection xproj [steps, streams, 4H], one matmul per step.
     Writes h and c of every step into hs and cs [steps, streams, H] (and i, f, o into ifo [3, ...] if given).
-    Weights as loop_weights gives them: sg = sigmoid(2 g_pre), so g = 2 sg - 1."""
+    Weights as loop_weights gives them: sg = sigmoid(2 g_pre), so g = 2 sg - 1.
+
+    edit = (active, a, b), for interventions (model/intervene.py): at the steps where active (a sequence of
+    bools) is true, c := a c + b, with a and b [steps, streams or 1, H] (broadcast views are fine), before h is
+    made from it; so h = o tanh(c') and the change flows on in time and, through hs, up the layers."""
+    active, a, b = edit or (None, None, None)
     for t, xp in enumerate(xproj.unbind(0)):
         i, f, sg, o = torch.addmm(xp, h, w_hh_t).sigmoid_().chunk(4, -1)
         if ifo is not None:
             for k, gate in enumerate((i, f, o)):
                 ifo[k, t] = gate
         c = torch.addcmul(torch.addcmul(i.neg(), f, c), i, sg, value=2, out=cs[t])  # f c + i (2 sg - 1)
+        if active is not None and active[t]:
+            c.mul_(a[t]).add_(b[t])
         h = torch.addcmul(o.neg(), o, torch.sigmoid(c * 2), value=2, out=hs[t])  # o tanh(c)
 
 
@@ -167,6 +174,79 @@ def stream_layout(n, streams, warmup):
     return math.ceil(n / per), per
 
 
+def time_major(flat, streams, per, device):
+    """A flat array [streams * per] as [per, streams]: stream s reads positions s*per .. (s+1)*per - 1."""
+    return torch.as_tensor(np.ascontiguousarray(flat.reshape(streams, per).T), device=device)
+
+
+@torch.no_grad()
+def warmed_state(model, ids, streams, per, warmup, block):
+    """(h, c) [layers, streams, H] to start each stream from: stream 0 from zero at position 0, every other one
+    warmed up from zero over the `warmup` characters before its start, a block at a time (nn.LSTM returns every
+    step's h, unwanted here)."""
+    device = next(model.parameters()).device
+    h = torch.zeros(model.config["layers"], streams, model.config["hidden"], device=device)
+    c = torch.zeros_like(h)
+    if streams > 1 and warmup:
+        before = torch.as_tensor(np.stack([ids[s * per - warmup:s * per] for s in range(1, streams)]).T.copy(),
+                                 device=device)
+        state = None
+        for w0 in range(0, warmup, block):
+            _, state = model.rnn(model.embed(before[w0:w0 + block]), state)
+        h[:, 1:], c[:, 1:] = state
+    return h, c
+
+
+class Stepper:
+    """Runs every layer over one block of steps for all streams, carrying h and c from block to block, by the
+    chosen method; writes c, h (and i, f, o) of every step into a block buffer [kinds, layers, steps, streams, H]."""
+
+    def __init__(self, model, method, h, c, block):
+        self.model, self.method, self.h, self.c = model, method, h, c
+        self.singles = single_layers(model) if method == "fused" else None
+        self.loop = loop_weights(model) if method == "loop" else None
+        # reused, as fresh big tensors cost their page faults on every block
+        self.xproj = torch.empty(block * h.shape[1], 4 * h.shape[2], device=h.device)
+
+    def run(self, ids, states, gates):
+        """The last layer's h for the block [steps, streams, H]."""
+        x = self.model.embed(ids) if self.method == "fused" else None
+        for layer in range(self.h.shape[0]):
+            cs, hs = states[0, layer], states[1, layer]
+            ifo = states[2:, layer] if gates else None
+            if self.method == "loop":
+                w_in, w_hh_t, bias = self.loop[layer]
+                xproj = self.xproj[:ids.numel()]
+                if layer == 0:
+                    torch.index_select(w_in, 0, ids.flatten(), out=xproj)
+                else:
+                    torch.addmm(bias, x.flatten(0, 1), w_in, out=xproj)
+                layer_loop(xproj.view(*ids.shape, -1), w_hh_t, self.h[layer], self.c[layer], hs, cs, ifo)
+            else:
+                layer_fused(x, layer_weights(self.model, layer), self.h[layer], self.c[layer], hs, cs, ifo,
+                            self.singles[layer])
+            self.h[layer], self.c[layer] = hs[-1], cs[-1]
+            x = hs
+        return x
+
+
+class GateCounts:
+    """Per gate, layer and cell: how often the gate is below 0.1 and above 0.9 (the paper's saturation plot)."""
+
+    def __init__(self, layers, hidden):
+        self.counts = {g: np.zeros((2, layers, hidden), np.int64) for g in GATE_KINDS}
+
+    def add(self, states, valid):
+        for g, value in zip(GATE_KINDS, states[2:]):  # [layers, steps, streams, H]
+            mask = valid[None, :, :, None]
+            self.counts[g][0] += ((value < 0.1) & mask).sum((1, 2)).cpu().numpy()
+            self.counts[g][1] += ((value > 0.9) & mask).sum((1, 2)).cpu().numpy()
+
+    def fractions(self, n):
+        return {g: {f"layer_{k}": {"left": (c[0, k] / n).round(5).tolist(), "right": (c[1, k] / n).round(5).tolist()}
+                    for k in range(c.shape[1])} for g, c in self.counts.items()}
+
+
 @torch.no_grad()
 def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64, warmup=1000, block=128,
            method="auto", dtype="float16", meta=None, progress=True):
@@ -184,80 +264,39 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     streams, per = stream_layout(n, streams, warmup)
     padded = np.zeros(streams * per + 1, dtype=np.int64)
     padded[:len(ids)] = ids
-    x_all = torch.as_tensor(padded[:-1].reshape(streams, per).T.copy(), device=device)
-    y_all = torch.as_tensor(padded[1:].reshape(streams, per).T.copy(), device=device)
-    has_target = torch.as_tensor((np.arange(streams * per) < len(ids) - 1).reshape(streams, per).T.copy(),
-                                 device=device)
-    valid = torch.as_tensor((np.arange(streams * per) < n).reshape(streams, per).T.copy(), device=device)
+    position = np.arange(streams * per)
+    x_all, y_all = time_major(padded[:-1], streams, per, device), time_major(padded[1:], streams, per, device)
+    has_target = time_major(position < len(ids) - 1, streams, per, device)
+    valid = time_major(position < n, streams, per, device)
+    h, c = warmed_state(model, ids, streams, per, warmup, block)
 
-    h = torch.zeros(layers, streams, hidden, device=device)
-    c = torch.zeros_like(h)
-    if streams > 1 and warmup:
-        before = torch.as_tensor(np.stack([ids[s * per - warmup:s * per] for s in range(1, streams)]).T.copy(),
-                                 device=device)
-        state = None
-        for w0 in range(0, warmup, block):  # a block at a time: nn.LSTM returns every step's h, unwanted here
-            _, state = model.rnn(model.embed(before[w0:w0 + block]), state)
-        h[:, 1:], c[:, 1:] = state
+    kinds = STATE_KINDS + (GATE_KINDS if gates else ())
     init = (f"stream 0 from a zero state at position 0; {streams - 1} more streams of {per} chars, each warmed up "
             f"from a zero state over the {warmup} chars before its start" if streams > 1 else
             "one stream from a zero state at position 0")
-
-    kinds = STATE_KINDS + (GATE_KINDS if gates else ())
     meta = dict(meta or {}, init=init, streams=streams, warmup=warmup, method=method, device=str(device),
                 text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
     writer = RecordingWriter(out_dir, text, vocab.chars, layers, hidden, kinds, meta, dtype=dtype)
-    counts = {g: np.zeros((2, layers, hidden), np.int64) for g in GATE_KINDS} if gates else None
-    np_dtype = torch.float16 if dtype == "float16" else torch.float32
-    singles = single_layers(model) if method == "fused" else None
-    loop = loop_weights(model) if method == "loop" else None
-    bar = tqdm(total=n, unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True, desc="record")
-    # c, h (and i, f, o) of every layer for one block, [kinds, layers, steps, streams, cells], and the input
-    # projections of one layer: reused, as fresh big tensors cost their page faults on every block
+    counts = GateCounts(layers, hidden) if gates else None
+    stepper = Stepper(model, method, h, c, block)
     shape = (len(kinds), layers, block, streams, hidden)
-    states = torch.empty(shape, device=device)
-    xproj_buffer = torch.empty(block * streams, 4 * hidden, device=device)
-    with BlockWriter(writer, per, n, shape, np_dtype) as disk:
+    states = torch.empty(shape, device=device)  # one block's c, h (and i, f, o), reused
+    bar = tqdm(total=n, unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True, desc="record")
+    with BlockWriter(writer, per, n, shape, torch.float16 if dtype == "float16" else torch.float32) as disk:
         for t0 in range(0, per, block):
             t1 = min(per, t0 + block)
             block_states = states[:, :, :t1 - t0]
-            ids = x_all[t0:t1]
-            x = model.embed(ids) if method == "fused" else None
-            for layer in range(layers):
-                cs, hs = block_states[0, layer], block_states[1, layer]
-                ifo = block_states[2:, layer] if gates else None
-                if method == "loop":
-                    w_in, w_hh_t, bias = loop[layer]
-                    xproj = xproj_buffer[:ids.numel()]
-                    if layer == 0:
-                        torch.index_select(w_in, 0, ids.flatten(), out=xproj)
-                    else:
-                        torch.addmm(bias, x.flatten(0, 1), w_in, out=xproj)
-                    layer_loop(xproj.view(*ids.shape, -1), w_hh_t, h[layer], c[layer], hs, cs, ifo)
-                else:
-                    layer_fused(x, layer_weights(model, layer), h[layer], c[layer], hs, cs, ifo, singles[layer])
-                h[layer], c[layer] = hs[-1], cs[-1]
-                if gates:
-                    mask = valid[t0:t1, :, None]
-                    for g, value in zip(GATE_KINDS, ifo):
-                        counts[g][0, layer] += ((value < 0.1) & mask).sum((0, 1)).cpu().numpy()
-                        counts[g][1, layer] += ((value > 0.9) & mask).sum((0, 1)).cpu().numpy()
-                x = hs
-            logp = torch.log_softmax(model.head(x).float(), -1)
+            logp = torch.log_softmax(model.head(stepper.run(x_all[t0:t1], block_states, gates)).float(), -1)
+            if gates:
+                counts.add(block_states, valid[t0:t1])
             top_p, top_i = logp.topk(TOP_K, -1)
-            loss = -logp.gather(-1, y_all[t0:t1, :, None])[..., 0]
-            loss = torch.where(has_target[t0:t1], loss, torch.nan)
+            loss = torch.where(has_target[t0:t1], -logp.gather(-1, y_all[t0:t1, :, None])[..., 0], torch.nan)
             disk.put(t0, block_states,
                      top_i.permute(2, 1, 0).int().cpu().numpy(), top_p.exp().permute(2, 1, 0).half().cpu().numpy(),
                      loss.T.cpu().numpy())
             bar.update(int(valid[t0:t1].sum()))
     bar.close()
-    stats = None
-    if gates:
-        stats = {g: {f"layer_{k}": {"left": (counts[g][0, k] / n).round(5).tolist(),
-                                    "right": (counts[g][1, k] / n).round(5).tolist()} for k in range(layers)}
-                 for g in GATE_KINDS}
-    writer.finish(gate_stats=stats)
+    writer.finish(gate_stats=counts.fractions(n) if gates else None)
     return Path(out_dir)
 
 
@@ -267,7 +306,7 @@ def text_to_record(run_dir, text_file=None, max_chars=100_000):
         full = read_text(text_file)
         source = dict(kind="file", path=str(Path(text_file).resolve()))
     else:
-        run = read_run(run_dir)
+        run = rundir.read_run(run_dir)
         try:
             full = read_text(run["corpus"])
         except CorpusError:
@@ -295,10 +334,10 @@ def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None,
                progress=True):
     """Record the named checkpoint (newest by default) or all of them; returns the recording paths."""
     run_dir = Path(run_dir)
-    read_run(run_dir)
-    names = list(list_checkpoints(run_dir)) if all_checkpoints else [resolve_checkpoint(run_dir, checkpoints).stem]
+    rundir.read_run(run_dir)
+    names = list(rundir.checkpoints(run_dir)) if all_checkpoints else [rundir.checkpoint_path(run_dir, checkpoints).stem]
     if not names:
-        raise CheckpointError(f"{run_dir}: no checkpoints to record")
+        raise RecordError(f"{run_dir}: no checkpoints to record")
     text, next_char, source = text_to_record(run_dir, text_file, max_chars)
     if len(text) < 2:
         raise RecordError("the text to record is shorter than 2 characters")
@@ -320,29 +359,33 @@ def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None,
     return paths
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.record",
-                                description="Record every cell of a checkpoint over a text, for the dashboard.")
+def parser():
+    p = ArgumentParser(prog="python -m model.record",
+                       description="Record every cell of a checkpoint over a text, for the dashboard.")
     p.add_argument("run", help="run directory, e.g. runs/wp")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", help="checkpoint name, e.g. iter-000500 (default: newest)")
     which.add_argument("--all-checkpoints", action="store_true", help="record every checkpoint (skips done ones)")
-    p.add_argument("--text", help="a UTF-8 text file to record instead of the run's validation split")
-    p.add_argument("--max-chars", type=int, default=100_000, help="record at most this many characters")
-    p.add_argument("--gates", action="store_true", help="also record the input, forget and output gates")
-    p.add_argument("--unknown", help="map characters outside the vocabulary to this character")
-    p.add_argument("--streams", type=int, default=64, help="parallel streams (speed only; results are the same)")
-    p.add_argument("--warmup", type=int, default=1000, help="characters each stream reads before its start")
-    p.add_argument("--method", choices=["auto", "loop", "fused"], default="auto", help="auto: loop on CPU, fused on GPU")
-    p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
-    p.add_argument("--device", default="auto")
+    what = p.add_argument_group("what to record")
+    what.add_argument("--text", help="a UTF-8 text file to record instead of the run's validation split")
+    what.add_argument("--max-chars", type=int, default=100_000, help="record at most this many characters")
+    what.add_argument("--gates", action="store_true", help="also record the input, forget and output gates")
+    what.add_argument("--unknown", help="map characters outside the vocabulary to this character")
+    what.add_argument("--dtype", choices=["float16", "float32"], default="float16")
+    how = p.add_argument_group("speed (the results are the same)")
+    how.add_argument("--streams", type=int, default=64, help="parallel streams")
+    how.add_argument("--warmup", type=int, default=1000, help="characters each stream reads before its start")
+    how.add_argument("--method", choices=["auto", "loop", "fused"], default="auto", help="auto: loop on CPU, fused on GPU")
+    how.add_argument("--device", default="auto")
     p.add_argument("--force", action="store_true", help="record again even if an identical recording exists")
-    args = p.parse_args(argv)
-    try:
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    with reported():
         paths = record_run(args.run, args.checkpoint, args.all_checkpoints, args.text, args.max_chars, args.gates,
                            args.unknown, args.streams, args.warmup, args.method, args.dtype, args.device, args.force)
-    except (RecordError, CorpusError, CheckpointError, ValueError, OSError) as e:
-        sys.exit(f"error: {e}")
     print("\n".join(str(p) for p in paths))
 
 

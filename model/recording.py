@@ -1,7 +1,7 @@
 """The recording format: what one checkpoint did at every position of a text.
 
-A recording is a directory of plain .npy files (see DESIGN.md) so it can be made on a GPU box and browsed
-anywhere. State arrays are cell-major, [layers, cells, n_chars], so one cell's whole series is a single
+A recording is a directory of plain .npy files (README, "Run directory") so it can be made on a GPU box and
+browsed anywhere. State arrays are cell-major, [layers, cells, n_chars], so one cell's whole series is a single
 contiguous read from a memory map. This module never imports torch: the dashboard reads through it.
 """
 import json
@@ -11,22 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from model import rundir
+
 STATE_KINDS = ("c", "h")
 GATE_KINDS = ("i", "f", "o")
 TOP_K = 5
 
 
-class RecordingError(Exception):
-    """A recording that is missing, half-written or inconsistent."""
-
-
-def _write_json(path, obj):
-    tmp = Path(str(path) + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+class RecordingError(rundir.RunError):
+    """A recording that is missing, half-written or inconsistent, or a cell or kind it does not hold."""
 
 
 class RecordingWriter:
@@ -60,12 +53,12 @@ class RecordingWriter:
             with open(self.tmp / name, "rb+") as f:
                 os.fsync(f.fileno())
         if gate_stats is not None:
-            _write_json(self.tmp / "gate_stats.json", gate_stats)
-        _write_json(self.tmp / "meta.json", self.meta)
+            rundir.write_json(self.tmp / "gate_stats.json", gate_stats)
+        rundir.write_json(self.tmp / "meta.json", self.meta)
         self.states = self.top5_ids = self.top5_p = self.loss = None
         if self.path.exists():
             shutil.rmtree(self.path)
-        os.replace(self.tmp, self.path)
+        rundir.publish(self.tmp, self.path)
 
 
 class Recording:
@@ -79,6 +72,8 @@ class Recording:
         self.vocab = meta["vocab"]
         self.iteration = meta.get("iteration")
         self.checkpoint = meta.get("checkpoint", self.path.name)
+        if self.iteration is None:
+            self.iteration = rundir.iteration_of(self.checkpoint)
 
     @classmethod
     def open(cls, path):
@@ -113,8 +108,7 @@ class Recording:
     def series(self, layer, cell, kind="c", start=0, stop=None):
         """One cell's activations as float32 (a contiguous read)."""
         self._check_kind(kind)
-        if not (0 <= layer < self.layers and 0 <= cell < self.cells):
-            raise IndexError(f"cell {layer}:{cell} out of range: {self.layers} layers x {self.cells} cells")
+        self.check_cell(layer, cell)
         return np.asarray(self._arrays[kind][layer, cell, start:stop], dtype=np.float32)
 
     def window(self, start, stop):
@@ -132,20 +126,15 @@ class Recording:
         """-log p(actual next char) in nats; the last position has no next char and holds NaN."""
         return np.asarray(self._arrays["loss"][start:stop], dtype=np.float32)
 
+    def check_cell(self, layer, cell):
+        if not (0 <= layer < self.layers and 0 <= cell < self.cells):
+            raise RecordingError(f"cell {layer}:{cell} out of range: {self.layers} layers x {self.cells} cells")
+
+    def check_window(self, start, stop):
+        if not (0 <= start < self.n_chars and start < stop):
+            raise RecordingError(f"window {start}:{stop} is empty or outside the {self.n_chars} recorded characters")
+
     def _check_kind(self, kind):
         if kind not in self.kinds:
-            raise KeyError(f"kind {kind!r} not recorded here (recorded: {', '.join(self.kinds)})")
-
-
-def iteration_of(name):
-    """iter-000500 -> 500."""
-    return int(name.rsplit("-", 1)[1])
-
-
-def list_recordings(run_dir):
-    """{checkpoint name: path} of a run's finished recordings, oldest iteration first."""
-    root = Path(run_dir) / "recordings"
-    if not root.is_dir():
-        return {}
-    found = [p for p in root.glob("iter-*") if p.is_dir() and (p / "meta.json").is_file()]
-    return {p.name: p for p in sorted(found, key=lambda p: iteration_of(p.name))}
+            gates = "; gates need: python -m model.record RUN --gates" if kind in GATE_KINDS else ""
+            raise RecordingError(f"kind {kind!r} not recorded here (recorded: {', '.join(self.kinds)}){gates}")

@@ -1,42 +1,58 @@
 """Train a character LSTM on a text file, char-rnn style, keeping every checkpoint; and its CLI.
 
-    python -m model.train ../shared/corpora/war_and_peace.txt --run runs/wp --hidden 256 --max-minutes 15
+    python -m model.train war_and_peace.txt --run runs/wp --layers 2 --hidden 256 --max-minutes 15
 
 Checkpoints are dense early and sparse late so the dashboard can show detectors appearing. Each holds the
 weights, the optimizer state, the carried hidden state and the RNG, so --resume continues exactly as if
 the run had not stopped.
 """
-import argparse
-import csv
+import dataclasses
 import hashlib
-import io
-import json
 import math
 import platform
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from tqdm import tqdm
+from model.lstm import CharLSTM, pick_device  # first: it sets torch's environment before torch loads
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
-from model.checkpoint import (CheckpointError, atomic_write, checkpoint_name, list_checkpoints, load_checkpoint,
-                              read_run, save_checkpoint)
-from model.corpus import BatchStream, CorpusError, Vocab, read_text, split
-from model.lstm import CharLSTM, pick_device
-from model.sample import sample
+from model import rundir  # noqa: E402
+from model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from model.corpus import BatchStream, Vocab, read_text, split  # noqa: E402
+from model.errors import ArgumentParser, CellscopeError, fail, reported  # noqa: E402
+from model.sample import sample  # noqa: E402
 
-DEFAULTS = dict(layers=2, hidden=128, seq_length=50, batch_size=32, lr=3e-3, dropout=0.0, optimizer="adam",
-                grad_clip=5.0, cell="lstm", val_frac=0.1, shuffle_lines=False, seed=0, checkpoint_every=1000)
 EARLY_CHECKPOINTS = (100, 200, 300, 500, 700, 1000, 1500, 2000)
-LOG_FIELDS = ["iteration", "epoch", "train_loss", "val_loss", "bits_per_char", "lr", "chars_per_s", "elapsed_s"]
 LOG_EVERY = 10
 
 
-class TrainError(Exception):
-    """Training cannot start or go on; one line for the user."""
+@dataclass
+class Hparams:
+    """A run's hyperparameters, stored in run.json; a resumed run keeps them."""
+    layers: int = 2
+    hidden: int = 128
+    seq_length: int = 50
+    batch_size: int = 32
+    lr: float = 3e-3
+    dropout: float = 0.0
+    optimizer: str = "adam"
+    grad_clip: float = 5.0
+    cell: str = "lstm"
+    val_frac: float = 0.1
+    shuffle_lines: bool = False
+    seed: int = 0
+    checkpoint_every: int = 1000
+
+
+DEFAULTS = Hparams()
+
+
+class TrainError(CellscopeError):
+    """Training cannot start or go on."""
 
 
 def sha256_of(text):
@@ -89,7 +105,7 @@ def training_state(model, opt, state, iteration, val_loss, vocab):
     tensors["rng.cpu"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    meta = dict(name=checkpoint_name(iteration), iteration=iteration, val_loss=val_loss, vocab=vocab.chars,
+    meta = dict(name=rundir.checkpoint_name(iteration), iteration=iteration, val_loss=val_loss, vocab=vocab.chars,
                 optim_groups=opt_state["param_groups"])
     return tensors, meta
 
@@ -114,89 +130,122 @@ def restore(path, model, opt, device):
     return meta["iteration"], state
 
 
-def prepare_run(corpus, run, resume, overrides):
-    """(hyperparameters, text) for a new run (writing run.json) or a resumed one (checking it matches)."""
-    text = read_text(corpus)
-    vocab = Vocab.from_text(text)
-    if resume:
-        cfg = read_run(run)
-        if vocab.chars != cfg["vocab"]:
-            new = sorted(set(vocab.chars) ^ set(cfg["vocab"]))
-            raise TrainError(f"{corpus} has another vocabulary than run {run} "
-                             f"({len(new)} characters differ, e.g. {new[:5]}); start a new --run instead")
-        if sha256_of(text) != cfg["corpus_sha256"]:
-            raise TrainError(f"{corpus} is not the text run {run} was trained on (sha256 differs)")
-        for key, value in overrides.items():
-            if value != cfg["hparams"][key]:
-                raise TrainError(f"--{key.replace('_', '-')} {value} differs from the run's {cfg['hparams'][key]}; "
-                                 "a resumed run keeps its hyperparameters")
-        return cfg["hparams"], text, vocab
-    if (run / "run.json").exists() or list_checkpoints(run):
+def resumed_run(corpus, run, text, vocab, overrides):
+    """The hyperparameters of the run being resumed, after checking that the corpus and flags match it."""
+    cfg = rundir.read_run(run)
+    if vocab.chars != cfg["vocab"]:
+        new = sorted(set(vocab.chars) ^ set(cfg["vocab"]))
+        raise TrainError(f"{corpus} has another vocabulary than run {run} "
+                         f"({len(new)} characters differ, e.g. {new[:5]}); start a new --run instead")
+    if sha256_of(text) != cfg["corpus_sha256"]:
+        raise TrainError(f"{corpus} is not the text run {run} was trained on (sha256 differs)")
+    for key, value in overrides.items():
+        if value != cfg["hparams"][key]:
+            raise TrainError(f"--{key.replace('_', '-')} {value} differs from the run's {cfg['hparams'][key]}; "
+                             "a resumed run keeps its hyperparameters")
+    return Hparams(**cfg["hparams"])
+
+
+def new_run(corpus, run, text, vocab, overrides):
+    """Hyperparameters for a new run, after checking the text suits them; writes run.json."""
+    if (run / "run.json").exists() or rundir.checkpoints(run):
         raise TrainError(f"{run} already holds a run; pass --resume to continue it or choose another --run")
-    hp = {**DEFAULTS, **overrides}
-    train_text, val_text = split(text, hp["val_frac"], hp["shuffle_lines"], hp["seed"])
+    hp = dataclasses.replace(DEFAULTS, **overrides)
+    train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
     if len(val_text) < 2:
         raise TrainError(f"{corpus}: too short for a validation split ({len(text)} characters)")
-    BatchStream(np.zeros(len(train_text), np.int64), hp["batch_size"], hp["seq_length"])  # fails early if too short
+    BatchStream(np.zeros(len(train_text), np.int64), hp.batch_size, hp.seq_length)  # fails early if too short
     (run / "checkpoints").mkdir(parents=True, exist_ok=True)
     (run / "samples").mkdir(exist_ok=True)
-    cfg = dict(corpus=str(Path(corpus).resolve()), corpus_sha256=sha256_of(text), vocab=vocab.chars,
-               split=dict(val_frac=hp["val_frac"], shuffle_lines=hp["shuffle_lines"], seed=hp["seed"],
-                          n_train=len(train_text), n_val=len(val_text)),
-               model=dict(vocab_size=len(vocab), hidden=hp["hidden"], layers=hp["layers"], dropout=hp["dropout"],
-                          cell=hp["cell"]),
-               hparams=hp, versions=dict(torch=torch.__version__, python=platform.python_version()))
-    atomic_write(run / "run.json", json.dumps(cfg, indent=1, ensure_ascii=False).encode("utf-8"))
-    return hp, text, vocab
+    rundir.write_run(run, dict(
+        corpus=str(Path(corpus).resolve()), corpus_sha256=sha256_of(text), vocab=vocab.chars,
+        split=dict(val_frac=hp.val_frac, shuffle_lines=hp.shuffle_lines, seed=hp.seed,
+                   n_train=len(train_text), n_val=len(val_text)),
+        model=dict(vocab_size=len(vocab), hidden=hp.hidden, layers=hp.layers, dropout=hp.dropout, cell=hp.cell),
+        hparams=dataclasses.asdict(hp), versions=dict(torch=torch.__version__, python=platform.python_version())))
+    return hp
 
 
-def rewrite_log(path, upto):
-    """Keep log.csv rows up to iteration `upto` (a resumed run redoes the ones after its checkpoint)."""
-    rows = []
-    if path.exists():
-        rows = [r for r in csv.DictReader(path.open(encoding="utf-8")) if int(r["iteration"]) <= upto]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, LOG_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, buf.getvalue().encode("utf-8"))
+def save(run, model, opt, state, iteration, vocab, val_ids, seed):
+    """Evaluate, then write the checkpoint and its sample; returns the checkpoint's metadata."""
+    val_loss = evaluate(model, val_ids)
+    tensors, meta = training_state(model, opt, state, iteration, val_loss, vocab)
+    save_checkpoint(run / "checkpoints" / f"{meta['name']}.safetensors", tensors, meta)
+    rundir.write_sample(run, meta["name"], sample(model, vocab, length=500, seed=seed))
+    return meta
+
+
+class LossWindow:
+    """The mean training loss and speed since the last log row (summed on the device: no sync per step)."""
+
+    def __init__(self, device, chars_per_iter):
+        self.device, self.chars_per_iter = device, chars_per_iter
+        self.reset()
+
+    def reset(self):
+        self.total, self.n, self.since = torch.zeros((), device=self.device), 0, time.time()
+
+    def add(self, loss):
+        self.total += loss.detach()
+        self.n += 1
+
+    def row(self, iteration, epoch, lr, elapsed, run):
+        """A log.csv row (val loss empty), then a fresh window; TrainError if the loss is not finite."""
+        train_loss = self.total.item() / self.n
+        if not math.isfinite(train_loss):
+            raise TrainError(f"loss became {train_loss} at iteration {iteration}; lower --lr "
+                             f"(checkpoints up to the last good one are kept in {run / 'checkpoints'})")
+        speed = self.n * self.chars_per_iter / (time.time() - self.since)
+        self.reset()
+        return dict(iteration=iteration, epoch=round(epoch, 4), train_loss=round(train_loss, 5), val_loss="",
+                    bits_per_char="", lr=lr, chars_per_s=round(speed), elapsed_s=round(elapsed, 2))
+
+
+def progress_bar(run, max_iters, max_minutes, show):
+    """Over iterations, or over seconds for a time budget (the postfix then says the iteration)."""
+    if max_iters is not None:
+        return tqdm(total=max_iters, disable=not show, dynamic_ncols=True, desc=f"train {run.name}")
+    return tqdm(total=round(max_minutes * 60), disable=not show, dynamic_ncols=True, desc=f"train {run.name}",
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
+
+
+def prepare(corpus, run, resume, overrides, device):
+    """Everything the loop needs: the run's hyperparameters, batches, validation ids, model and optimizer, and
+    for a resumed run its iteration and carried hidden state (a new run writes run.json)."""
+    text = read_text(corpus)
+    vocab = Vocab.from_text(text)
+    hp = resumed_run(corpus, run, text, vocab, overrides) if resume else new_run(corpus, run, text, vocab, overrides)
+    train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
+    stream = BatchStream(vocab.encode(train_text), hp.batch_size, hp.seq_length)
+    torch.manual_seed(hp.seed)
+    model = CharLSTM(len(vocab), hp.hidden, hp.layers, hp.dropout, hp.cell).to(device)
+    opt = make_optimizer(hp.optimizer, model.parameters(), hp.lr)
+    iteration, state = 0, None
+    if resume:
+        found = rundir.checkpoints(run)
+        if not found:
+            raise TrainError(f"{run}: nothing to resume (no checkpoints yet)")
+        iteration, state = restore(list(found.values())[-1], model, opt, device)
+    return hp, vocab, stream, vocab.encode(val_text), model, opt, iteration, state
 
 
 def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=False, progress=True, **overrides):
     """Train (or resume) the run in directory `run`; returns the newest checkpoint's metadata."""
-    run = Path(run)
+    run, device = Path(run), pick_device(device)
     if max_iters is None and max_minutes is None:
         max_iters = 5000
-    hp, text, vocab = prepare_run(corpus, run, resume, overrides)
-    device = pick_device(device)
-    train_text, val_text = split(text, hp["val_frac"], hp["shuffle_lines"], hp["seed"])
-    stream = BatchStream(vocab.encode(train_text), hp["batch_size"], hp["seq_length"])
-    val_ids = vocab.encode(val_text)
+    hp, vocab, stream, val_ids, model, opt, iteration, state = prepare(corpus, run, resume, overrides, device)
+    rundir.rewrite_log(run, iteration)
+    log_file, log = rundir.append_log(run)
 
-    torch.manual_seed(hp["seed"])
-    model = CharLSTM(len(vocab), hp["hidden"], hp["layers"], hp["dropout"], hp["cell"]).to(device)
-    opt = make_optimizer(hp["optimizer"], model.parameters(), hp["lr"])
-    iteration, state = 0, None
-    if resume:
-        checkpoints = list_checkpoints(run)
-        if not checkpoints:
-            raise TrainError(f"{run}: nothing to resume (no checkpoints yet)")
-        iteration, state = restore(list(checkpoints.values())[-1], model, opt, device)
-    rewrite_log(run / "log.csv", iteration)
-    log = (run / "log.csv").open("a", encoding="utf-8", newline="")
-    logger = csv.DictWriter(log, LOG_FIELDS)
-
-    chars_per_iter = hp["batch_size"] * hp["seq_length"]
     last_iter = iteration + max_iters if max_iters is not None else math.inf
     deadline = time.time() + max_minutes * 60 if max_minutes is not None else math.inf
-    timed = max_iters is None  # a time budget: the bar runs over seconds, the postfix says the iteration
-    bar = tqdm(total=round(max_minutes * 60) if timed else max_iters, disable=not progress, dynamic_ncols=True,
-               desc=f"train {run.name}", bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
-               if timed else None)
+    bar = progress_bar(run, max_iters, max_minutes, progress)
+    window = LossWindow(device, hp.batch_size * hp.seq_length)
     start = time.time()
-    window_loss, window_start, window_n = torch.zeros((), device=device), time.time(), 0
     meta = None
     while True:
+        # forward, backward, update (the hidden state carried from the previous batch of each stream)
         iteration += 1
         x, y, new_epoch = stream.batch(iteration - 1)
         if new_epoch:
@@ -208,72 +257,78 @@ def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=F
         state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), hp["grad_clip"])
+        torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         opt.step()
-        window_loss += loss.detach()
-        window_n += 1
-
+        window.add(loss)
         done = iteration >= last_iter or time.time() >= deadline
-        checkpoint_now = done or is_checkpoint(iteration, hp["checkpoint_every"])
-        if iteration % LOG_EVERY == 0 or checkpoint_now:
-            train_loss = window_loss.item() / window_n
-            if not math.isfinite(train_loss):
-                raise TrainError(f"loss became {train_loss} at iteration {iteration}; lower --lr "
-                                 f"(checkpoints up to the last good one are kept in {run / 'checkpoints'})")
-            speed = window_n * chars_per_iter / (time.time() - window_start)
-            row = dict(iteration=iteration, epoch=round(stream.epoch(iteration), 4), train_loss=round(train_loss, 5),
-                       val_loss="", bits_per_char="", lr=opt.param_groups[0]["lr"], chars_per_s=round(speed),
-                       elapsed_s=round(time.time() - start, 2))
-            if checkpoint_now:
-                val_loss = evaluate(model, val_ids)
-                row.update(val_loss=round(val_loss, 5), bits_per_char=round(val_loss / math.log(2), 5))
-                tensors, meta = training_state(model, opt, state, iteration, val_loss, vocab)
-                save_checkpoint(run / "checkpoints" / f"{meta['name']}.safetensors", tensors, meta)
-                text = sample(model, vocab, length=500, seed=hp["seed"])
-                atomic_write(run / "samples" / f"{meta['name']}.txt", text.encode("utf-8"))
-                bar.write(f"{meta['name']}: val loss {val_loss:.4f} nats ({val_loss / math.log(2):.3f} bits/char)")
-            logger.writerow(row)
-            log.flush()
-            bar.set_postfix(iter=iteration, loss=f"{train_loss:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
-            window_loss, window_start, window_n = torch.zeros((), device=device), time.time(), 0
-        bar.update(min(round(time.time() - start), bar.total) - bar.n if timed else 1)
+        checkpoint_now = done or is_checkpoint(iteration, hp.checkpoint_every)
+        row = None
+        if checkpoint_now or iteration % LOG_EVERY == 0:  # a NaN loss stops here, before it is checkpointed
+            row = window.row(iteration, stream.epoch(iteration), opt.param_groups[0]["lr"], time.time() - start, run)
+
+        # evaluate and checkpoint
+        if checkpoint_now:
+            meta = save(run, model, opt, state, iteration, vocab, val_ids, hp.seed)
+            row.update(val_loss=round(meta["val_loss"], 5), bits_per_char=round(meta["val_loss"] / math.log(2), 5))
+            bar.write(f"{meta['name']}: val loss {meta['val_loss']:.4f} nats ({row['bits_per_char']:.3f} bits/char)")
+
+        # log
+        if row:
+            log.writerow(row)
+            log_file.flush()
+            bar.set_postfix(iter=iteration, loss=f"{row['train_loss']:.3f}", chars_s=f"{row['chars_per_s']:,}",
+                            refresh=False)
+        bar.update(min(round(time.time() - start), bar.total) - bar.n if max_iters is None else 1)
         if done:
             break
     bar.close()
-    log.close()
+    log_file.close()
     return meta
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m model.train", description="Train a character LSTM on a UTF-8 text.")
+def parser():
+    """The flags in char-rnn's groups; a flag left out keeps the default (or, with --resume, the run's value)."""
+    p = ArgumentParser(prog="python -m model.train", description="Train a character LSTM on a UTF-8 text.")
     p.add_argument("corpus", help="a UTF-8 text file")
     p.add_argument("--run", required=True, help="run directory to create (or --resume), e.g. runs/wp")
-    p.add_argument("--layers", type=int, help=f"LSTM layers (default {DEFAULTS['layers']})")
-    p.add_argument("--hidden", type=int, help=f"cells per layer (default {DEFAULTS['hidden']})")
-    p.add_argument("--seq-length", type=int, help=f"steps of backprop through time (default {DEFAULTS['seq_length']})")
-    p.add_argument("--batch-size", type=int, help=f"parallel streams per batch (default {DEFAULTS['batch_size']})")
-    p.add_argument("--lr", type=float, help=f"learning rate (default {DEFAULTS['lr']})")
-    p.add_argument("--dropout", type=float, help="dropout between layers and before the output (default 0)")
-    p.add_argument("--optimizer", choices=["adam", "rmsprop"], help="default adam")
-    p.add_argument("--grad-clip", type=float, help=f"clip gradient norm (default {DEFAULTS['grad_clip']})")
-    p.add_argument("--model", dest="cell", choices=["lstm", "gru", "rnn"], help="default lstm (the dashboard needs lstm)")
-    p.add_argument("--val-frac", type=float, help=f"last fraction of the text kept for validation (default {DEFAULTS['val_frac']})")
-    p.add_argument("--shuffle-lines", action="store_const", const=True, help="shuffle lines before splitting (one item per line corpora)")
-    p.add_argument("--seed", type=int, help="default 0")
-    p.add_argument("--checkpoint-every", type=int, help="after the early schedule (100..2000), every K iterations (default 1000)")
-    p.add_argument("--max-iters", type=int, help="stop after N more iterations")
-    p.add_argument("--max-minutes", type=float, help="stop after M minutes (whichever limit comes first; default 5000 iterations)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of --run")
-    args = vars(p.parse_args(argv))
+    d = DEFAULTS
+    data = p.add_argument_group("data")
+    data.add_argument("--val-frac", type=float, help=f"last fraction of the text kept for validation (default {d.val_frac})")
+    data.add_argument("--shuffle-lines", action="store_const", const=True,
+                      help="shuffle lines before splitting (one item per line corpora)")
+    model = p.add_argument_group("model")
+    model.add_argument("--model", dest="cell", choices=["lstm", "gru", "rnn"], help="default lstm (the dashboard needs lstm)")
+    model.add_argument("--layers", type=int, help=f"recurrent layers (default {d.layers})")
+    model.add_argument("--hidden", type=int, help=f"cells per layer (default {d.hidden})")
+    model.add_argument("--dropout", type=float, help="dropout between layers and before the output (default 0)")
+    optim = p.add_argument_group("optimisation")
+    optim.add_argument("--seq-length", type=int, help=f"steps of backprop through time (default {d.seq_length})")
+    optim.add_argument("--batch-size", type=int, help=f"parallel streams per batch (default {d.batch_size})")
+    optim.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
+    optim.add_argument("--optimizer", choices=["adam", "rmsprop"], help="default adam")
+    optim.add_argument("--grad-clip", type=float, help=f"clip gradient norm (default {d.grad_clip})")
+    optim.add_argument("--seed", type=int, help="default 0")
+    optim.add_argument("--max-iters", type=int, help="stop after N more iterations")
+    optim.add_argument("--max-minutes", type=float,
+                       help="stop after M minutes (whichever limit comes first; default 5000 iterations)")
+    ckpt = p.add_argument_group("checkpoints")
+    ckpt.add_argument("--checkpoint-every", type=int,
+                      help=f"after the early schedule (100..2000), every K iterations (default {d.checkpoint_every})")
+    ckpt.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of --run")
+    device = p.add_argument_group("device")
+    device.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    return p
+
+
+def main(argv=None):
+    args = vars(parser().parse_args(argv))
     fixed = {k: args.pop(k) for k in ["corpus", "run", "max_iters", "max_minutes", "device", "resume"]}
     overrides = {k: v for k, v in args.items() if v is not None}
-    try:
-        meta = train(**fixed, **overrides)
-    except (TrainError, CorpusError, CheckpointError, ValueError) as e:
-        sys.exit(f"error: {e}")
-    except KeyboardInterrupt:
-        sys.exit("interrupted: checkpoints written so far are intact; continue with --resume")
+    with reported():
+        try:
+            meta = train(**fixed, **overrides)
+        except KeyboardInterrupt:
+            fail("interrupted: checkpoints written so far are intact; continue with --resume")
     print(f"done: {meta['name']}, val loss {meta['val_loss']:.4f} nats ({meta['val_loss'] / math.log(2):.3f} bits/char)")
 
 

@@ -22,7 +22,13 @@ from typing import Callable
 
 import numpy as np
 
+from model.errors import CellscopeError
+
 _BLANK_LINE = r"\n[^\S\n]*\n"  # the event sits on its second newline: that is when the line is known blank
+
+
+class ConceptError(CellscopeError, ValueError):
+    """An unknown concept, a regex that does not compile, a span outside the text."""
 
 
 @dataclass(frozen=True)
@@ -333,7 +339,7 @@ CONCEPTS = {c.id: c for c in [
 def concept_values(concept_id, text):
     """The concept at every position of text: bool [len(text)] if binary, float32 [len(text)] if continuous."""
     if concept_id not in CONCEPTS:
-        raise KeyError(f"unknown concept {concept_id!r}; known concepts: {', '.join(CONCEPTS)}")
+        raise ConceptError(f"unknown concept {concept_id!r}; known concepts: {', '.join(CONCEPTS)}")
     return CONCEPTS[concept_id].fn(text)
 
 
@@ -342,7 +348,7 @@ def regex_mask(pattern, text):
     try:
         compiled = re.compile(pattern)
     except re.error as e:
-        raise ValueError(f"invalid regular expression {pattern!r}: {e}") from None
+        raise ConceptError(f"invalid regular expression {pattern!r}: {e}") from None
     spans = [m.span() for m in compiled.finditer(text)]
     return _spans(len(text), [s for s, _ in spans], [e for _, e in spans])
 
@@ -350,7 +356,7 @@ def regex_mask(pattern, text):
 def span_mask(n, start, stop):
     """True on the user-selected positions [start, stop) of a text of n characters."""
     if not 0 <= start < stop <= n:
-        raise ValueError(f"span [{start}, {stop}) is empty or outside the text's {n} characters")
+        raise ConceptError(f"span [{start}, {stop}) is empty or outside the text's {n} characters")
     mask = np.zeros(n, bool)
     mask[start:stop] = True
     return mask

@@ -9,6 +9,12 @@ checkpoints and is used as is.
 import numpy as np
 import pandas as pd
 
+from model.errors import CellscopeError
+
+
+class MatchError(CellscopeError, ValueError):
+    """Two recordings that cannot be compared cell by cell."""
+
 
 def correlations(a, b, chunk=4096):
     """Pearson r between every row of a [m, n] and every row of b [k, n] -> float32 [m, k].
@@ -19,7 +25,7 @@ def correlations(a, b, chunk=4096):
     """
     m, n = a.shape
     if b.shape[1] != n:
-        raise ValueError(f"series lengths differ: {n} vs {b.shape[1]}")
+        raise MatchError(f"series lengths differ: {n} vs {b.shape[1]}")
     mean_a, mean_b = np.zeros(m), np.zeros(len(b))
     for t in range(0, n, chunk):
         mean_a += np.asarray(a[:, t:t + chunk], dtype=np.float64).sum(axis=1)
@@ -44,7 +50,7 @@ def match_cells(rec_a, rec_b, kind="c", cells=None, chunk=4096):
     Both recordings must be over the same text: correlation over different text means nothing.
     """
     if rec_a.text != rec_b.text:
-        raise ValueError(f"cannot match cells: {rec_a.path} and {rec_b.path} were recorded over different text "
+        raise MatchError(f"cannot match cells: {rec_a.path} and {rec_b.path} were recorded over different text "
                          f"({rec_a.n_chars} vs {rec_b.n_chars} chars); record both over the same text file")
     arr_a, arr_b = rec_a.array(kind), rec_b.array(kind)
     if cells is None:

@@ -4,74 +4,31 @@ python -m viz.rank runs/NAME (--concept NAME | --regex PATTERN) [--checkpoint it
                    [--kinds c,h] [--top 10] [--json]
 python -m viz.rank --list-concepts
 
---all-checkpoints is the emergence table: the best cell at each recorded checkpoint, oldest first. The
-functions here are what the dashboard's Find view calls; main() is only the argument parsing around them.
+--all-checkpoints is the emergence table: the best cell at each recorded checkpoint, oldest first. The scoring
+is viz.ranking.rank_recording, which the Find and Compare pages call too.
 """
-import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-from model.recording import Recording, RecordingError, list_recordings
-from viz.concepts import CONCEPTS, concept_values, regex_mask, span_mask
-from viz.ranking import score_cells
+from model import rundir
+from model.errors import ArgumentParser, CellscopeError, reported
+from model.recording import Recording
+from viz.concepts import CONCEPTS
+from viz.ranking import describe, rank_recording
 
 COLUMNS = ["checkpoint", "iteration", "layer", "cell", "kind", "score", "sign", "metric"]
-
-
-def _describe(concept_id=None, regex=None, span=None):
-    if concept_id is not None:
-        return f"concept {concept_id!r}"
-    return f"regex {regex!r}" if regex is not None else f"span [{span[0]}, {span[1]})"
-
-
-def concept_target(text, concept_id=None, regex=None, span=None):
-    """What to score the cells against over text: a named concept, a regex's matches or a [start, stop) span."""
-    if sum(x is not None for x in (concept_id, regex, span)) != 1:
-        raise ValueError("give exactly one of a concept, a regex or a span")
-    if concept_id is not None:
-        if concept_id not in CONCEPTS:
-            raise ValueError(f"unknown concept {concept_id!r}; known concepts: {', '.join(CONCEPTS)}")
-        return concept_values(concept_id, text)
-    if regex is not None:
-        return regex_mask(regex, text)
-    return span_mask(len(text), *span)
-
-
-def rank_recording(rec, concept_id=None, regex=None, span=None, kinds=("c", "h"), metric=None):
-    """Every cell of one recording scored against a concept, a regex or a span: score_cells' DataFrame, best
-    first, with the recording's checkpoint and iteration as the first two columns. Bad input: ValueError."""
-    target = concept_target(rec.text, concept_id, regex, span)
-    try:
-        scores = score_cells(rec, target, kinds=kinds, metric=metric)
-    except (ValueError, KeyError) as e:
-        raise ValueError(f"{_describe(concept_id, regex, span)} on {rec.checkpoint}: {e.args[0]}") from None
-    scores.insert(0, "checkpoint", rec.checkpoint)
-    scores.insert(1, "iteration", rec.iteration)
-    return scores
 
 
 def open_recordings(run_dir, checkpoint=None, all_checkpoints=False):
     """The recordings asked for, oldest first: one checkpoint's, every one, or (by default) the newest."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise ValueError(f"run directory {run_dir} does not exist")
-    found = list_recordings(run_dir)
-    if not found:
-        raise ValueError(f"run {run_dir} has no recordings yet; make one with: python -m model.record {run_dir}")
-    if all_checkpoints:
-        names = list(found)
-    elif checkpoint is not None:
-        if checkpoint not in found:
-            raise ValueError(f"no recording of {checkpoint} in {run_dir}; recorded: {', '.join(found)}")
-        names = [checkpoint]
-    else:
-        names = [list(found)[-1]]
-    try:
-        return [Recording.open(found[name]) for name in names]
-    except RecordingError as e:
-        raise ValueError(str(e)) from None
+        raise rundir.RunError(f"run directory {run_dir} does not exist")
+    found = rundir.recordings(run_dir)
+    names = list(found) if all_checkpoints and found else \
+        [rundir.named_or_newest(found, checkpoint, "recording", run_dir, rundir.record_hint(run_dir, checkpoint))]
+    return [Recording.open(found[name]) for name in names]
 
 
 def rank_run(run_dir, concept_id=None, regex=None, kinds=("c", "h"), checkpoint=None, all_checkpoints=False,
@@ -90,15 +47,8 @@ def format_table(rows):
     return shown.to_string(index=False)
 
 
-def fail(message):
-    """Bad input: one line on stderr, exit status 2 (as argparse's own errors)."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m viz.rank", description=__doc__.split("\n\n")[0])
-    parser.error = fail
+    parser = ArgumentParser(prog="python -m viz.rank", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", nargs="?", help="run directory, e.g. runs/NAME")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--concept", help="a concept id (see --list-concepts)")
@@ -116,24 +66,22 @@ def main(argv=None):
         for c in CONCEPTS.values():
             print(f"{c.id:<18} {c.kind:<11} {c.description}")
         return
-    try:
+    with reported():
         if args.run is None:
-            raise ValueError("give a run directory, e.g. python -m viz.rank runs/NAME --concept quotes")
+            raise CellscopeError("give a run directory, e.g. python -m viz.rank runs/NAME --concept quotes")
         if args.concept is None and args.regex is None:
-            raise ValueError("give --concept NAME or --regex PATTERN (--list-concepts shows the concepts)")
+            raise CellscopeError("give --concept NAME or --regex PATTERN (--list-concepts shows the concepts)")
         if args.top < 1:
-            raise ValueError("--top must be at least 1")
+            raise CellscopeError("--top must be at least 1")
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
         if not kinds:
-            raise ValueError("--kinds needs at least one kind, e.g. c,h")
+            raise CellscopeError("--kinds needs at least one kind, e.g. c,h")
         top = 1 if args.all_checkpoints and not args.json else args.top
         rows = rank_run(args.run, args.concept, args.regex, kinds, args.checkpoint, args.all_checkpoints, top)
-    except ValueError as e:
-        fail(e)
     if args.json:
         print(rows[COLUMNS].to_json(orient="records"))
         return
-    what = _describe(args.concept, args.regex)
+    what = describe(args.concept, args.regex)
     if args.all_checkpoints:
         print(f"best cell at each checkpoint of {args.run} for {what}:")
     else:

@@ -19,7 +19,13 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from model.errors import CellscopeError
 from model.recording import Recording
+from viz.concepts import ConceptError, concept_values, regex_mask, span_mask
+
+class ScoreError(CellscopeError, ValueError):
+    """A target that cannot be scored: constant on the text, of the wrong length, or an unknown metric."""
+
 
 N_PATTERNS = 1 << 16
 WORKERS = len(os.sched_getaffinity(0))
@@ -165,11 +171,11 @@ def spearman(values, target):
 def _binary_mask(mask, n):
     mask = np.asarray(mask, dtype=bool)
     if len(mask) != n:
-        raise ValueError(f"the mask has {len(mask)} positions, the values {n}")
+        raise ScoreError(f"the mask has {len(mask)} positions, the values {n}")
     inside = int(mask.sum())
     if inside == 0 or inside == n:
         where = "nowhere" if inside == 0 else "everywhere"
-        raise ValueError(f"the concept is true {where} in this text ({n} characters): "
+        raise ScoreError(f"the concept is true {where} in this text ({n} characters): "
                          "AUROC needs positions both inside and outside it")
     return mask
 
@@ -224,15 +230,15 @@ def score_cells(recording, target, kinds=("c", "h"), metric=None, chunk=64):
     """
     target = np.asarray(target)
     if len(target) != recording.n_chars:
-        raise ValueError(f"the target has {len(target)} positions, the recording {recording.n_chars}")
+        raise ScoreError(f"the target has {len(target)} positions, the recording {recording.n_chars}")
     if target.dtype == bool:
         if metric not in (None, "auroc"):
-            raise ValueError(f"a binary concept is scored by auroc, not {metric}")
+            raise ScoreError(f"a binary concept is scored by auroc, not {metric}")
         metric, target = "auroc", _binary_mask(target, recording.n_chars)
     else:
         metric = metric or "spearman"
         if metric not in ("pearson", "spearman"):
-            raise ValueError(f"a continuous concept is scored by pearson or spearman, not {metric}")
+            raise ScoreError(f"a continuous concept is scored by pearson or spearman, not {metric}")
         target = _prepare_target(target, metric)
 
     for kind in kinds:
@@ -243,3 +249,34 @@ def score_cells(recording, target, kinds=("c", "h"), metric=None, chunk=64):
     with pool:
         frame = pd.concat(pool.map(score_chunk, jobs), ignore_index=True)
     return frame.sort_values("score", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def describe(concept_id=None, regex=None, span=None):
+    if concept_id is not None:
+        return f"concept {concept_id!r}"
+    return f"regex {regex!r}" if regex is not None else f"span [{span[0]}, {span[1]})"
+
+
+def concept_target(text, concept_id=None, regex=None, span=None):
+    """What to score the cells against over text: a named concept, a regex's matches or a [start, stop) span."""
+    if sum(x is not None for x in (concept_id, regex, span)) != 1:
+        raise ConceptError("give exactly one of a concept, a regex or a span")
+    if concept_id is not None:
+        return concept_values(concept_id, text)
+    if regex is not None:
+        return regex_mask(regex, text)
+    return span_mask(len(text), *span)
+
+
+def rank_recording(rec, concept_id=None, regex=None, span=None, kinds=("c", "h"), metric=None):
+    """Every cell of one recording scored against a concept, a regex or a span: score_cells' DataFrame, best
+    first, with the recording's checkpoint and iteration as the first two columns. The CLI, Find and Compare
+    all score through here."""
+    target = concept_target(rec.text, concept_id, regex, span)
+    try:
+        scores = score_cells(rec, target, kinds=kinds, metric=metric)
+    except CellscopeError as e:
+        raise ScoreError(f"{describe(concept_id, regex, span)} on {rec.checkpoint}: {e}") from None
+    scores.insert(0, "checkpoint", rec.checkpoint)
+    scores.insert(1, "iteration", rec.iteration)
+    return scores

@@ -10,6 +10,8 @@ from dash import html
 
 from viz.app import data
 
+KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
+
 
 def b64(array):
     """An array's bytes for the browser (one byte per character for colour levels)."""

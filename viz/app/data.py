@@ -2,14 +2,15 @@
 
 Only directories given to `set_runs` (the command line) are ever opened: a URL names a run by its short name,
 never by a path. Readers are cached per (recording, meta.json mtime), so re-recording a checkpoint while the
-app runs is picked up on the next request.
+app runs is picked up on the next request. Everything else is read through model/rundir.py.
 """
 import functools
 from pathlib import Path
 
 import pandas as pd
 
-from model.recording import Recording, iteration_of, list_recordings
+from model import rundir
+from model.recording import Recording
 
 _RUNS = {}
 
@@ -19,9 +20,9 @@ def set_runs(paths):
     found = {}
     for path in map(Path, paths):
         if not path.is_dir():
-            raise ValueError(f"run directory {path} does not exist")
+            raise rundir.RunError(f"run directory {path} does not exist")
         if path.name in found:
-            raise ValueError(f"two runs are named {path.name!r}: {found[path.name]} and {path}")
+            raise rundir.RunError(f"two runs are named {path.name!r}: {found[path.name]} and {path}")
         found[path.name] = path
     _RUNS.clear()
     _RUNS.update(found)
@@ -34,26 +35,18 @@ def runs():
 
 def run_dir(name):
     if name not in _RUNS:
-        raise KeyError(f"unknown run {name!r} (served: {', '.join(_RUNS) or 'none'})")
+        raise rundir.RunError(f"unknown run {name!r} (served: {', '.join(_RUNS) or 'none'})")
     return _RUNS[name]
 
 
 def recordings(run_name):
     """{checkpoint: path} of the run's finished recordings, oldest first."""
-    return list_recordings(run_dir(run_name))
+    return rundir.recordings(run_dir(run_name))
 
 
 def open_recording(run_name, checkpoint=None):
-    """The run's recording of `checkpoint` (the newest when None); RecordingError or KeyError when absent."""
-    found = recordings(run_name)
-    if not found:
-        raise KeyError(f"run {run_name!r} has no recordings")
-    if checkpoint is None:
-        checkpoint = list(found)[-1]
-    if checkpoint not in found:
-        raise KeyError(f"run {run_name!r} has no recording of checkpoint {checkpoint!r} "
-                       f"(recorded: {', '.join(found)})")
-    path = found[checkpoint]
+    """The run's recording of `checkpoint` (the newest when None); a RunError says why it cannot be opened."""
+    path = rundir.recording_path(run_dir(run_name), checkpoint)
     return _open(path, (path / "meta.json").stat().st_mtime_ns)
 
 
@@ -63,13 +56,15 @@ def _open(path, mtime_ns):
 
 
 def read_log(run_name):
-    """The training log (log.csv) as a DataFrame; empty when the run has none yet."""
-    path = run_dir(run_name) / "log.csv"
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    """The training log (log.csv) as a DataFrame of numbers; empty when the run has none yet."""
+    return pd.DataFrame(rundir.read_log(run_dir(run_name))).apply(pd.to_numeric, errors="coerce")
 
 
 def samples(run_name):
     """{checkpoint: sample text} from samples/, oldest first."""
-    folder = run_dir(run_name) / "samples"
-    files = sorted(folder.glob("iter-*.txt"), key=lambda p: iteration_of(p.stem)) if folder.is_dir() else []
-    return {p.stem: p.read_text(encoding="utf-8") for p in files}
+    return rundir.samples(run_dir(run_name))
+
+
+def val_loss(run_name, rec):
+    """Validation loss at the recording's checkpoint (its meta, else log.csv)."""
+    return rundir.val_loss(run_dir(run_name), rec.iteration, rec.meta)

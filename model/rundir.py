@@ -1,0 +1,180 @@
+"""THE run directory, the contract that joins every stage: names, paths, "named or newest", atomic writes,
+run.json, log.csv and samples. No torch here: model/ writes through it, viz/ and the app read through it.
+
+    runs/NAME/run.json  log.csv  checkpoints/iter-000500.safetensors  samples/iter-000500.txt
+              recordings/iter-000500/ (model/recording.py)
+"""
+import csv
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+from model.errors import CellscopeError
+
+NAME = re.compile(r"iter-(\d{6,})")
+LOG_FIELDS = ["iteration", "epoch", "train_loss", "val_loss", "bits_per_char", "lr", "chars_per_s", "elapsed_s"]
+
+
+class RunError(CellscopeError):
+    """A run directory, checkpoint or recording that is not there or not usable."""
+
+
+def checkpoint_name(iteration):
+    """500 -> iter-000500: a checkpoint, its sample and its recording share the name."""
+    return f"iter-{iteration:06d}"
+
+
+def iteration_of(name):
+    """iter-000500 -> 500; None for a name that is not a checkpoint's."""
+    match = NAME.fullmatch(name)
+    return int(match[1]) if match else None
+
+
+def publish(tmp, path):
+    """Move a fully written, fsynced file or directory into place in one step, so a kill leaves the old one or
+    the new one, never half of either; then fsync the folder so the rename itself survives a power cut."""
+    os.replace(tmp, path)
+    fd = os.open(Path(path).parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, data):
+    """Write bytes (or text, as UTF-8) under a temporary name, fsync, then publish it as path."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path, obj):
+    atomic_write(path, json.dumps(obj, indent=1, ensure_ascii=False))
+
+
+def _by_iteration(paths):
+    """{name: path} of the paths named like checkpoints, oldest first."""
+    named = [(iteration_of(p.name.split(".")[0]), p) for p in paths]
+    return {p.name.split(".")[0]: p for i, p in sorted((i, p) for i, p in named if i is not None)}
+
+
+def checkpoints(run):
+    """{name: path} of the run's checkpoints, oldest first."""
+    return _by_iteration(Path(run, "checkpoints").glob("iter-*.safetensors"))
+
+
+def recordings(run):
+    """{name: path} of the run's finished recordings (meta.json is written last), oldest first."""
+    return _by_iteration(p for p in Path(run, "recordings").glob("iter-*") if (p / "meta.json").is_file())
+
+
+def named_or_newest(found, name, what, run, hint=""):
+    """The rule every command and page follows: the named one, or the newest when none is named.
+
+    found: {name: path} oldest first (checkpoints() or recordings()); what: "checkpoint" or "recording"."""
+    if not found:
+        raise RunError(f"{run} has no {what}s yet{hint}")
+    if name is None:
+        return list(found)[-1]
+    if name not in found:
+        raise RunError(f"{run} has no {what} {name} (have {', '.join(found)}){hint}")
+    return name
+
+
+def record_hint(run, name=None):
+    """The command that makes a missing recording, for error messages and notices."""
+    which = f" --checkpoint {name}" if name else ""
+    return f"; record it with: python -m model.record {run}{which}"
+
+
+def checkpoint_path(run, name=None):
+    """The named checkpoint's file, or the newest one's."""
+    found = checkpoints(run)
+    hint = f" (train first: python -m model.train CORPUS --run {run})" if not found else ""
+    return found[named_or_newest(found, name, "checkpoint", run, hint)]
+
+
+def recording_path(run, name=None):
+    """The named checkpoint's recording, or the newest recording."""
+    found = recordings(run)
+    return found[named_or_newest(found, name, "recording", run, record_hint(run, name))]
+
+
+def read_run(run):
+    """run.json: corpus, vocabulary, split, model and hyperparameters."""
+    path = Path(run, "run.json")
+    if not path.is_file():
+        raise RunError(f"{run}: not a run directory (no run.json)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunError(f"{path} is unreadable: {e}") from None
+
+
+def write_run(run, config):
+    write_json(Path(run, "run.json"), config)
+
+
+def read_log(run):
+    """log.csv's rows as dicts of strings (empty cells where a row has no val loss); [] before the first."""
+    path = Path(run, "log.csv")
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def rewrite_log(run, upto):
+    """Keep log.csv's rows up to iteration `upto` (a resumed run redoes the ones after its checkpoint)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, LOG_FIELDS)
+    writer.writeheader()
+    writer.writerows(r for r in read_log(run) if int(r["iteration"]) <= upto)
+    atomic_write(Path(run, "log.csv"), buf.getvalue())
+
+
+def append_log(run):
+    """(file, csv writer) appending rows to log.csv; the caller flushes after each row and closes the file."""
+    f = open(Path(run, "log.csv"), "a", encoding="utf-8", newline="")
+    return f, csv.DictWriter(f, LOG_FIELDS)
+
+
+def val_loss(run, iteration, meta=None):
+    """The validation loss at a checkpoint: from its (or its recording's) metadata, else from log.csv."""
+    if meta and meta.get("val_loss") is not None:
+        return float(meta["val_loss"])
+    for row in read_log(run):
+        if row.get("iteration") == str(iteration) and row.get("val_loss"):
+            return float(row["val_loss"])
+    return None
+
+
+def write_sample(run, name, text):
+    (Path(run) / "samples").mkdir(exist_ok=True)
+    atomic_write(Path(run, "samples", f"{name}.txt"), text)
+
+
+def samples(run):
+    """{checkpoint name: sample text} of the samples written during training, oldest first."""
+    found = _by_iteration(Path(run, "samples").glob("iter-*.txt"))
+    return {name: path.read_text(encoding="utf-8") for name, path in found.items()}
+
+
+def corpus_name(run):
+    """The corpus file's name from run.json (a path, or {"path": ...} in older runs), or None."""
+    try:
+        corpus = read_run(run).get("corpus")
+    except RunError:
+        return None
+    if isinstance(corpus, dict):
+        corpus = corpus.get("path") or corpus.get("name")
+    return Path(corpus).name if isinstance(corpus, str) else None
