@@ -61,12 +61,50 @@ class RecordingWriter:
         rundir.publish(self.tmp, self.path)
 
 
-class Recording:
-    """Lazy reader: every array stays a read-only memory map until a slice of it is asked for."""
+class NpyFile:
+    """One .npy file read with pread, never through a memory map: if the file shrinks under a running server (a
+    disk filling up, an interrupted copy, a re-record syncing in), a memory map would kill the process with
+    SIGBUS on the first page past the new end; pread just comes back short, and that becomes a RecordingError."""
 
-    def __init__(self, path, meta, text, arrays, gate_stats):
+    def __init__(self, path, shape):
+        self.path = path
+        self.file = open(path, "rb", buffering=0)
+        version = np.lib.format.read_magic(self.file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        self.shape, fortran, self.dtype = read_header(self.file)
+        self.offset = self.file.tell()
+        if self.shape != shape or fortran:
+            raise RecordingError(f"{path.name} has shape {self.shape}, expected {shape}")
+        self.identity = self.stat()
+        size = self.offset + int(np.prod(shape)) * self.dtype.itemsize
+        if self.identity[1] != size:
+            raise RecordingError(f"{path.name} holds {self.identity[1]:,} bytes, its shape needs {size:,} "
+                                 "(truncated or still being copied)")
+
+    def stat(self):
+        st = os.fstat(self.file.fileno())
+        return st.st_ino, st.st_size, st.st_mtime_ns
+
+    def read(self, first, count):
+        """Elements [first, first + count) of the flattened array."""
+        out = np.empty(count, self.dtype)
+        view, at = memoryview(out).cast("B"), self.offset + first * self.dtype.itemsize
+        done = 0
+        while done < len(view):
+            got = os.preadv(self.file.fileno(), [view[done:]], at + done)
+            if got == 0:
+                raise RecordingError(f"{self.path} changed on disk since it was opened (now "
+                                     f"{self.stat()[1]:,} bytes); record it again")
+            done += got
+        return out
+
+
+class Recording:
+    """Lazy reader: nothing but the text and meta.json is read until a slice is asked for."""
+
+    def __init__(self, path, meta, text, files, gate_stats):
         self.path, self.meta, self.text, self.gate_stats = Path(path), meta, text, gate_stats
-        self._arrays = arrays
+        self._files = files
         self.n_chars, self.layers, self.cells = meta["n_chars"], meta["layers"], meta["cells"]
         self.kinds = tuple(meta["kinds"])
         self.vocab = meta["vocab"]
@@ -85,31 +123,52 @@ class Recording:
         try:
             meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
             text = (path / "text.txt").read_text(encoding="utf-8")
-            names = [*meta["kinds"], "top5_ids", "top5_p", "loss"]
-            arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in names}
+            n, shape = meta["n_chars"], (meta["layers"], meta["cells"], meta["n_chars"])
+            expected = {**{k: shape for k in meta["kinds"]}, "top5_ids": (n, TOP_K), "top5_p": (n, TOP_K), "loss": (n,)}
+            files = {name: NpyFile(path / f"{name}.npy", want) for name, want in expected.items()}
             stats_file = path / "gate_stats.json"
             gate_stats = json.loads(stats_file.read_text(encoding="utf-8")) if stats_file.exists() else None
+        except RecordingError as e:
+            raise RecordingError(f"recording {path}: {e}") from None
         except (OSError, ValueError, KeyError) as e:
             raise RecordingError(f"recording {path} is unreadable: {e}") from None
-        n, shape = meta["n_chars"], (meta["layers"], meta["cells"], meta["n_chars"])
-        expected = {**{k: shape for k in meta["kinds"]}, "top5_ids": (n, TOP_K), "top5_p": (n, TOP_K), "loss": (n,)}
-        for name, want in expected.items():
-            if arrays[name].shape != want:
-                raise RecordingError(f"recording {path}: {name}.npy has shape {arrays[name].shape}, expected {want}")
         if len(text) != n:
             raise RecordingError(f"recording {path}: text.txt has {len(text)} chars, meta.json says {n}")
-        return cls(path, meta, text, arrays, gate_stats)
+        return cls(path, meta, text, files, gate_stats)
+
+    def intact(self):
+        """True while every file is the one opened, at its size (a cached reader is checked before reuse)."""
+        try:
+            return all(f.stat() == f.identity and os.stat(f.path).st_ino == f.identity[0] for f in self._files.values())
+        except OSError:
+            return False
 
     def array(self, kind):
-        """The whole [layers, cells, n_chars] float16 memory map of one kind."""
+        """The whole [layers, cells, n_chars] float16 memory map of one kind, for tools and tests that read it in
+        bulk; a server reads through series/rows/top5/loss, which cannot fault if a file shrinks."""
         self._check_kind(kind)
-        return self._arrays[kind]
+        return np.load(self._files[kind].path, mmap_mode="r")
+
+    def rows(self, kind, layer, first, stop):
+        """Cells [first, stop) of one layer, [cells, n_chars] float16: one contiguous read."""
+        self._check_kind(kind)
+        n = self.n_chars
+        return self._files[kind].read((layer * self.cells + first) * n, (stop - first) * n).reshape(-1, n)
 
     def series(self, layer, cell, kind="c", start=0, stop=None):
         """One cell's activations as float32 (a contiguous read)."""
         self._check_kind(kind)
         self.check_cell(layer, cell)
-        return np.asarray(self._arrays[kind][layer, cell, start:stop], dtype=np.float32)
+        start, stop, _ = slice(start, stop).indices(self.n_chars)
+        base = (layer * self.cells + cell) * self.n_chars
+        return self._files[kind].read(base + start, max(0, stop - start)).astype(np.float32)
+
+    def state_at(self, kind, position):
+        """Every cell's value at one position, [layers, cells] float32 (one small read per cell)."""
+        self._check_kind(kind)
+        n, f = self.n_chars, self._files[kind]
+        return np.array([f.read(row * n + position, 1)[0] for row in range(self.layers * self.cells)],
+                        np.float32).reshape(self.layers, self.cells)
 
     def window(self, start, stop):
         """The text of positions [start, stop)."""
@@ -117,14 +176,17 @@ class Recording:
 
     def top5(self, start=0, stop=None):
         """(chars, probabilities) of the model's five guesses for the character after each position."""
-        ids = np.asarray(self._arrays["top5_ids"][start:stop])
-        probs = np.asarray(self._arrays["top5_p"][start:stop], dtype=np.float32)
+        start, stop, _ = slice(start, stop).indices(self.n_chars)
+        count = max(0, stop - start)
+        ids = self._files["top5_ids"].read(start * TOP_K, count * TOP_K).reshape(count, TOP_K)
+        probs = self._files["top5_p"].read(start * TOP_K, count * TOP_K).reshape(count, TOP_K).astype(np.float32)
         vocab = self.vocab
         return [[vocab[i] for i in row] for row in ids], probs
 
     def loss(self, start=0, stop=None):
         """-log p(actual next char) in nats; the last position has no next char and holds NaN."""
-        return np.asarray(self._arrays["loss"][start:stop], dtype=np.float32)
+        start, stop, _ = slice(start, stop).indices(self.n_chars)
+        return self._files["loss"].read(start, max(0, stop - start)).astype(np.float32)
 
     def check_cell(self, layer, cell):
         if not (0 <= layer < self.layers and 0 <= cell < self.cells):

@@ -12,7 +12,8 @@ import torch
 from model.checkpoint import CheckpointError, load_model
 from model import record as record_module
 from model.record import record, record_run, text_to_record
-from model.recording import Recording, RecordingError, list_recordings
+from model import rundir
+from model.recording import Recording, RecordingError
 
 
 @torch.no_grad()
@@ -44,7 +45,7 @@ def trained(tiny_run):
 
 
 def test_recordings_have_the_design_shapes_and_dtypes(tiny_run):
-    recs = list_recordings(tiny_run)
+    recs = rundir.recordings(tiny_run)
     assert list(recs) == ["iter-000050", "iter-000100", "iter-000150"]
     rec = Recording.open(recs["iter-000150"])
     n = rec.n_chars
@@ -108,7 +109,7 @@ def test_top5_and_loss_come_from_the_softmax(tmp_path, trained):
         logits, _ = model(torch.as_tensor(vocab.encode(text))[:, None])
     probs = torch.softmax(logits[:, 0], -1).numpy()
     order = np.argsort(-probs, axis=1)[:, :5]
-    stored_p = np.asarray(rec._arrays["top5_p"], dtype=np.float32)
+    stored_p = rec.top5()[1]
     np.testing.assert_allclose(stored_p, np.take_along_axis(probs, order, 1), rtol=2e-3, atol=1e-4)
     chars, p = rec.top5(10, 12)
     assert chars[0] == [vocab.chars[i] for i in order[10]]
@@ -118,14 +119,14 @@ def test_top5_and_loss_come_from_the_softmax(tmp_path, trained):
 
 
 def test_all_checkpoints_skips_what_is_already_recorded(tiny_run):
-    before = {name: (p / "c.npy").stat().st_mtime_ns for name, p in list_recordings(tiny_run).items()}
+    before = {name: (p / "c.npy").stat().st_mtime_ns for name, p in rundir.recordings(tiny_run).items()}
     record_run(tiny_run, all_checkpoints=True, max_chars=3000, gates=True, warmup=500, progress=False)
-    after = {name: (p / "c.npy").stat().st_mtime_ns for name, p in list_recordings(tiny_run).items()}
+    after = {name: (p / "c.npy").stat().st_mtime_ns for name, p in rundir.recordings(tiny_run).items()}
     assert before == after
 
 
 def test_interrupted_recording_is_not_opened(tmp_path, tiny_run):
-    src = list_recordings(tiny_run)["iter-000050"]
+    src = rundir.recordings(tiny_run)["iter-000050"]
     broken = tmp_path / "recordings" / "iter-000050"
     shutil.copytree(src, broken)
     (broken / "meta.json").unlink()
@@ -136,7 +137,7 @@ def test_interrupted_recording_is_not_opened(tmp_path, tiny_run):
     np.save(truncated / "h.npy", np.zeros((2, 32, 10), np.float16))
     with pytest.raises(RecordingError, match="h.npy has shape"):
         Recording.open(truncated)
-    assert list_recordings(tmp_path) == {"iter-000100": truncated}  # listed, but opening says why it is bad
+    assert rundir.recordings(tmp_path) == {"iter-000100": truncated}  # listed, but opening says why it is bad
 
 
 def test_a_failed_write_stops_the_recording_and_finishes_nothing(tmp_path, trained, monkeypatch):
@@ -172,8 +173,8 @@ def copy_run(tiny_run, tmp_path):
 def test_text_outside_the_vocabulary_is_named_or_mapped(tmp_path, tiny_run):
     run = copy_run(tiny_run, tmp_path)
     other = tmp_path / "wiki.txt"
-    from conftest import corpus_excerpt
-    other.write_text(corpus_excerpt("wiki.xml", length=3000), encoding="utf-8")
+    from conftest import real_text
+    other.write_text(real_text("wiki.xml")[:3000], encoding="utf-8")
     out = cli(run, "--text", other)
     assert out.returncode != 0 and "not in the model's vocabulary" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (run / "recordings").exists()

@@ -29,6 +29,7 @@ class ScoreError(CellscopeError, ValueError):
 
 N_PATTERNS = 1 << 16
 WORKERS = len(os.sched_getaffinity(0))
+READ_ELEMENTS = 1 << 24  # a chunk of cells is read in one go (32 MB of float16): bounded memory per worker
 SEGMENT = 1 << 17  # positions per np.bincount call (best of 2^16, 2^17, 2^18 measured)
 # cells x positions from which worker processes beat threads: forked ones start in 0.03 s, so from ~1 s of
 # scoring; spawned ones (~1 s to start, each) from ~10 s
@@ -183,7 +184,7 @@ def _binary_mask(mask, n):
 def _score_chunk(recording, metric, target, chunk, job):
     """Scores of one chunk of cells (kind, layer, first cell) as rows of score_cells' DataFrame."""
     kind, layer, start = job
-    rows = recording.array(kind)[layer, start:start + chunk]
+    rows = recording.rows(kind, layer, start, min(start + chunk, recording.cells))
     if metric == "auroc":
         auc, mean_in, mean_out = _auroc_and_means(rows, target)
         score, sign = np.maximum(auc, 1 - auc), np.where(auc >= 0.5, 1, -1)
@@ -242,7 +243,8 @@ def score_cells(recording, target, kinds=("c", "h"), metric=None, chunk=64):
         target = _prepare_target(target, metric)
 
     for kind in kinds:
-        recording.array(kind)  # an unrecorded kind fails here, before any work
+        recording.rows(kind, 0, 0, 0)  # an unrecorded kind fails here, before any work
+    chunk = max(1, min(chunk, READ_ELEMENTS // recording.n_chars))
     jobs = [(kind, layer, start) for kind in kinds for layer in range(recording.layers)
             for start in range(0, recording.cells, chunk)]
     pool, score_chunk = _pool(recording, kinds, metric, target, chunk)

@@ -45,9 +45,17 @@ def recordings(run_name):
 
 
 def open_recording(run_name, checkpoint=None):
-    """The run's recording of `checkpoint` (the newest when None); a RunError says why it cannot be opened."""
+    """The run's recording of `checkpoint` (the newest when None); a RunError says why it cannot be opened.
+
+    A cached reader is reused only while its files are the ones it opened, at their sizes: a recording that was
+    re-recorded, truncated or replaced is opened again (and a broken one reported)."""
     path = rundir.recording_path(run_dir(run_name), checkpoint)
-    return _open(path, (path / "meta.json").stat().st_mtime_ns)
+    key = (path, (path / "meta.json").stat().st_mtime_ns)
+    rec = _open(*key)
+    if not rec.intact():
+        _open.cache_clear()
+        rec = _open(*key)
+    return rec
 
 
 @functools.lru_cache(maxsize=32)
