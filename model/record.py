@@ -12,6 +12,8 @@ result matches one uninterrupted pass from a zero state at position 0. Blocks go
 import hashlib
 import math
 import queue
+import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -332,7 +334,8 @@ def already_recorded(path, text, gates, dtype):
 def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None, max_chars=100_000, gates=False,
                unknown=None, streams=64, warmup=1000, method="auto", dtype="float16", device="auto", force=False,
                progress=True):
-    """Record the named checkpoint (newest by default) or all of them; returns the recording paths."""
+    """Record the named checkpoint (newest by default) or all of them; returns the recording paths. One
+    recorder per run at a time; what an interrupted one left behind is removed first."""
     run_dir = Path(run_dir)
     rundir.read_run(run_dir)
     names = list(rundir.checkpoints(run_dir)) if all_checkpoints else [rundir.checkpoint_path(run_dir, checkpoints).stem]
@@ -343,19 +346,24 @@ def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None,
         raise RecordError("the text to record is shorter than 2 characters")
     device = pick_device(device)
     paths = []
-    for name in tqdm(names, unit="checkpoint", disable=not progress or len(names) == 1, desc="checkpoints"):
-        out = run_dir / "recordings" / name
-        paths.append(out)
-        if not force and already_recorded(out, text, gates, dtype):
-            continue
-        model, vocab, ck = load_model(run_dir, name, device)
-        meta = dict(checkpoint=name, iteration=ck["iteration"], val_loss=ck.get("val_loss"), run=run_dir.name,
-                    checkpoint_sha256=ck["sha256"], source=source, unknown=unknown)
-        start = time.time()
-        record(model, vocab, text, out, next_char, gates, streams, warmup, method=method, dtype=dtype, meta=meta,
-               progress=progress)
-        if progress:
-            tqdm.write(f"{name}: {len(text):,} chars recorded in {time.time() - start:.1f}s -> {out}")
+    with rundir.writer_lock(run_dir, "record"):
+        for name, partial in rundir.partial_recordings(run_dir).items():  # its writer is gone: we hold the lock
+            size = sum(f.stat().st_size for f in partial.iterdir())
+            shutil.rmtree(partial)
+            print(f"removed an interrupted recording of {name} ({size / 2 ** 20:,.0f} MB)", file=sys.stderr)
+        for name in tqdm(names, unit="checkpoint", disable=not progress or len(names) == 1, desc="checkpoints"):
+            out = run_dir / "recordings" / name
+            paths.append(out)
+            if not force and already_recorded(out, text, gates, dtype):
+                continue
+            model, vocab, ck = load_model(run_dir, name, device)
+            meta = dict(checkpoint=name, iteration=ck["iteration"], val_loss=ck.get("val_loss"), run=run_dir.name,
+                        checkpoint_sha256=ck["sha256"], source=source, unknown=unknown)
+            start = time.time()
+            record(model, vocab, text, out, next_char, gates, streams, warmup, method=method, dtype=dtype, meta=meta,
+                   progress=progress)
+            if progress:
+                tqdm.write(f"{name}: {len(text):,} chars recorded in {time.time() - start:.1f}s -> {out}")
     return paths
 
 

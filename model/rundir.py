@@ -4,11 +4,16 @@ run.json, log.csv and samples. No torch here: model/ writes through it, viz/ and
     runs/NAME/run.json  log.csv  checkpoints/iter-000500.safetensors  samples/iter-000500.txt
               recordings/iter-000500/ (model/recording.py)
 """
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
 import re
+import shutil
+import sys
+import time
 from pathlib import Path
 
 from model.errors import CellscopeError
@@ -43,16 +48,20 @@ def publish(tmp, path):
         os.close(fd)
 
 
-def atomic_write(path, data):
-    """Write bytes (or text, as UTF-8) under a temporary name, fsync, then publish it as path."""
+def atomic_write(path, data, exclusive=False):
+    """Write bytes (or text, as UTF-8) under a temporary name, fsync, then publish it as path. exclusive: only
+    if path does not exist yet (a hard link fails where a rename would replace): FileExistsError otherwise."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
-        publish(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+        else:
+            publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -121,7 +130,11 @@ def read_run(run):
 
 
 def write_run(run, config):
-    write_json(Path(run, "run.json"), config)
+    """Create run.json; never over another one (two trainers started in the same instant)."""
+    try:
+        atomic_write(Path(run, "run.json"), json.dumps(config, indent=1, ensure_ascii=False), exclusive=True)
+    except FileExistsError:
+        raise RunError(f"{run} already holds a run; pass --resume to continue it or choose another --run") from None
 
 
 def read_log(run):
@@ -178,3 +191,86 @@ def corpus_name(run):
     if isinstance(corpus, dict):
         corpus = corpus.get("path") or corpus.get("name")
     return Path(corpus).name if isinstance(corpus, str) else None
+
+
+_HELD = {}  # lock file -> fd, of the locks this process holds
+ROLES = {"train": "trained", "record": "recorded"}
+
+
+@contextlib.contextmanager
+def writer_lock(run, role):
+    """One trainer and one recorder per run at a time (they write different files): an OS lock on
+    run/.ROLE.lock, which the kernel releases if the process dies, so it never goes stale. A second writer
+    is refused with one line naming the process that holds the run. A new run's folder is made here, and
+    removed again if nothing but the lock was put in it."""
+    run = Path(run)
+    created = not run.exists()
+    run.mkdir(parents=True, exist_ok=True)
+    path = (run / f".{role}.lock").resolve()
+    if path in _HELD:  # this process holds it already
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if not _try_lock(fd):
+        holder = _holder(fd)
+        os.close(fd)
+        raise RunError(f"{run} is being {ROLES[role]} by {holder}; wait for it to finish or choose another --run")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"process {os.getpid()} ({' '.join(sys.argv)[:200]})".encode(), 0)
+    _HELD[path] = fd
+    try:
+        yield
+    finally:
+        del _HELD[path]
+        os.ftruncate(fd, 0)
+        os.close(fd)
+        if created and os.listdir(run) == [path.name]:
+            shutil.rmtree(run)
+
+
+def _try_lock(fd, patience=0.5):
+    """flock, retried for a moment: is_writing() holds a lock for microseconds to look."""
+    deadline = time.time() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.time() > deadline:
+                return False
+            time.sleep(0.02)
+
+
+def _holder(fd):
+    """What the holder wrote into the lock file (it writes just after locking: wait for it a moment)."""
+    for _ in range(25):
+        text = os.pread(fd, 300, 0).decode("utf-8", "replace").strip()
+        if text:
+            return text
+        time.sleep(0.02)
+    return "another process"
+
+
+def is_writing(run, role):
+    """Whether some process holds the run's `role` lock now (looked at without waiting)."""
+    path = Path(run) / f".{role}.lock"
+    if path.resolve() in _HELD:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the lock if it was taken
+
+
+def partial_recordings(run):
+    """{checkpoint name: folder} of recordings begun and not finished (hidden .iter-NNNNNN.partial folders):
+    in progress while a recorder holds the run, interrupted otherwise."""
+    found = {p.name[1:-len(".partial")]: p for p in Path(run, "recordings").glob(".iter-*.partial")}
+    return {name: found[name] for name in sorted(found, key=iteration_of) if iteration_of(name) is not None}

@@ -230,8 +230,15 @@ def prepare(corpus, run, resume, overrides, device):
 
 
 def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=False, progress=True, **overrides):
-    """Train (or resume) the run in directory `run`; returns the newest checkpoint's metadata."""
-    run, device = Path(run), pick_device(device)
+    """Train (or resume) the run in directory `run`; returns the newest checkpoint's metadata. One trainer per
+    run: a second one started on the same --run, even in the same instant, is refused and changes nothing."""
+    device = pick_device(device)
+    read_text(corpus)  # a bad corpus is refused before the run's folder is made
+    with rundir.writer_lock(run, "train"):
+        return training_loop(corpus, Path(run), max_iters, max_minutes, device, resume, progress, overrides)
+
+
+def training_loop(corpus, run, max_iters, max_minutes, device, resume, progress, overrides):
     if max_iters is None and max_minutes is None:
         max_iters = 5000
     hp, vocab, stream, val_ids, model, opt, iteration, state = prepare(corpus, run, resume, overrides, device)
