@@ -24,10 +24,10 @@ from selenium import webdriver
 from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model.recording import Recording, RecordingWriter, list_recordings  # noqa: E402
+from bench.corpus import real_text  # noqa: E402
+from model import rundir  # noqa: E402
+from model.recording import Recording, RecordingWriter  # noqa: E402
 from viz.app import create_app  # noqa: E402
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "war_and_peace.txt"
 
 # Installed before any page script runs: timestamps every change of #b-text's data-painted attribute, at the
 # change itself and once the frame showing it has been painted (a task after the next animation frame).
@@ -45,7 +45,7 @@ new MutationObserver(records => {
 
 def synthetic_run(root, n_chars, layers=2, cells=256):
     """A run whose one recording holds smooth random activations over real text (the text is what matters)."""
-    text = CORPUS.read_text(encoding="utf-8")[20_000:20_000 + n_chars]
+    text = real_text(n_chars, start=20_000)
     vocab = sorted(set(text))
     rng = np.random.default_rng(0)
     w = RecordingWriter(root / "synthetic" / "recordings" / "iter-001000", text, vocab, layers, cells, ("c", "h"),
@@ -113,7 +113,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or synthetic_run(Path(tmp), args.window + 5_000)
-        checkpoint, path = list(list_recordings(run).items())[-1]
+        checkpoint, path = list(rundir.recordings(run).items())[-1]
         rec = Recording.open(path)
         layers, cells = rec.layers, rec.cells
         url, server, sizes = serve(create_app([run]))
@@ -175,7 +175,7 @@ COMPARE_CHECKPOINTS, COMPARE_WINDOW = 8, 5_000
 def synthetic_checkpoints(root, n_chars, checkpoints=COMPARE_CHECKPOINTS, layers=2, cells=128):
     """A run with one recording per checkpoint, all over the same real text, activations sharpening with
     iteration as a trained cell's do."""
-    text = CORPUS.read_text(encoding="utf-8")[20_000:20_000 + n_chars]
+    text = real_text(n_chars, start=20_000)
     vocab = sorted(set(text))
     rng = np.random.default_rng(0)
     walk = np.cumsum(rng.normal(0, 0.3, (layers, cells, n_chars)), axis=2)

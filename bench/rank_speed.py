@@ -1,6 +1,6 @@
 """How long scoring every cell of a full-size recording takes, against reading it once.
 
-A synthetic 3x512 recording (c and h, float16) of the first 1,000,000 characters of War and Peace, scored
+A synthetic 3x512 recording (c and h, float16) of 1,000,000 characters of War and Peace (bench/corpus.py), scored
 against the quotes concept. Baseline, in the same process: one full warm read of both arrays (each is
 read once before, to warm the page cache). Goal: all cells scored in <= 10 s on 2 cores.
 Run: python bench/rank_speed.py   (writes ~6 GB to a temporary directory, removed at the end)
@@ -20,12 +20,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.corpus import real_text  # noqa: E402
 from model.recording import Recording, RecordingWriter  # noqa: E402
 from viz.concepts import concept_values  # noqa: E402
 from viz.ranking import WORKERS, auroc, score_cells  # noqa: E402
 
 N_CHARS, LAYERS, CELLS, BLOCK = 1_000_000, 3, 512, 64
-CORPUS = ROOT.parent / "shared" / "corpora" / "war_and_peace.txt"
 
 
 def write_recording(path, text, mask):
@@ -81,7 +81,7 @@ def main():
     free = shutil.disk_usage(tmp_root).free
     if free < need:
         sys.exit(f"error: {tmp_root} has {free / 1e9:.1f} GB free, this benchmark needs {need / 1e9:.1f} GB")
-    text = CORPUS.read_text(encoding="utf-8")[:N_CHARS]
+    text = real_text(N_CHARS)  # the demo excerpt is 999,644 characters: its opening comes round again
     mask = concept_values("quotes", text)
     tmp = Path(tempfile.mkdtemp(prefix="rank_speed_", dir=tmp_root))
     try:

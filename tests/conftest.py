@@ -1,15 +1,33 @@
-"""Shared fixtures: the real corpora and one tiny real run (trained for seconds, every checkpoint recorded)."""
+"""Shared fixtures: the real text the tests read (carried in tests/data/), one hostile string for the escaping
+tests, and one tiny real run (trained for seconds, every checkpoint recorded)."""
+import functools
 import socket
 from pathlib import Path
 
 import pytest
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"  # excerpts of real corpora and C sources: tests/data/SOURCES.md
+# War and Peace is the demo corpus the product ships (the novel's first ~1M characters): not copied twice.
+ELSEWHERE = {"war_and_peace.txt": ROOT / "demo" / "war_and_peace_excerpt.txt"}
+
+# Every escaping test shows this literally: tags that would run or load something, an entity that must not be
+# decoded, both kinds of quote (attributes), and U+2028, which ends a line in older JavaScript string literals.
+HOSTILE = '<script>alert(1)</script> <img src=x onerror=alert(1)> <b>bold</b> &amp; "double" \'single\' \u2028'
 
 
-def corpus_excerpt(name, start=0, length=60_000):
-    """A slice of one of the shared real corpora."""
-    return (CORPORA / name).read_text(encoding="utf-8")[start:start + length]
+def real_path(name):
+    """The file of one of the real texts the repository carries: tests/data/NAME (War and Peace: the demo's)."""
+    path = ELSEWHERE.get(name, DATA / name)
+    if not path.is_file():
+        raise FileNotFoundError(f"no real text {name!r}: see tests/data/SOURCES.md for the ones carried")
+    return path
+
+
+@functools.cache
+def real_text(name):
+    """The whole text of real_path(name)."""
+    return real_path(name).read_text(encoding="utf-8")
 
 
 def free_port():
@@ -23,7 +41,7 @@ def free_port():
 def wp_excerpt_file(tmp_path_factory):
     """The first 60k characters of War and Peace (dialogue in double quotes) as a file."""
     path = tmp_path_factory.mktemp("corpus") / "war_and_peace_60k.txt"
-    path.write_text(corpus_excerpt("war_and_peace.txt"), encoding="utf-8")
+    path.write_text(real_text("war_and_peace.txt")[:60_000], encoding="utf-8")
     return path
 
 

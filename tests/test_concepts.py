@@ -3,30 +3,23 @@
 Labelling rule under test (viz/concepts.py): position t holds the state after reading character t, so an
 opening delimiter is inside and a closing one outside.
 """
-import functools
 import inspect
 import json.decoder
 import re
 import shlex
-import sysconfig
 import tokenize
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import DATA, real_text as corpus
+from model.errors import CellscopeError
 from viz.concepts import CONCEPTS, concept_values, regex_mask, span_mask
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 CORPUS_FILES = ["war_and_peace.txt", "austen.txt", "shakespeare.txt", "sherlock_holmes.txt", "wiki.xml",
-                "latex.tex", "names.txt"]
-C_HEADER = Path("/usr/include/stdio.h")
-PYTHON_HEADER = Path(sysconfig.get_paths()["include"]) / "Python.h"
-
-
-@functools.cache
-def corpus(name):
-    return (CORPORA / name).read_text(encoding="utf-8")
+                "latex.tex", "names.txt", "sqlite3.h", "enough.c"]
+PYTHON_HEADER = DATA / "Python.h"
 
 
 def paragraph_around(text, needle, length=3000):
@@ -69,7 +62,8 @@ def test_ids_order_and_kinds_are_the_contract():
 
 @pytest.mark.parametrize("name", CORPUS_FILES)
 def test_every_concept_has_one_value_per_character(name):
-    text = corpus(name)[200_000:210_000] if len(corpus(name)) > 210_000 else corpus(name)[:10_000]
+    middle = max(0, len(corpus(name)) // 2 - 5_000)  # 10,000 characters from the middle of each excerpt
+    text = corpus(name)[middle:middle + 10_000]
     assert len(text) == 10_000
     for concept_id, concept in CONCEPTS.items():
         values = concept_values(concept_id, text)
@@ -80,7 +74,7 @@ def test_every_concept_has_one_value_per_character(name):
 
 
 def test_unknown_concept_is_a_key_error_that_lists_the_known_ones():
-    with pytest.raises(KeyError, match="quotes.*vowel"):
+    with pytest.raises(CellscopeError, match="quotes.*vowel"):
         concept_values("quote", corpus("war_and_peace.txt")[:100])
 
 
@@ -269,15 +263,26 @@ def test_line_position_and_chars_to_newline_add_up_to_the_line_length():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# code: real source files that ship with Python and the C library
+# code: real source files that ship with Python, SQLite's header and a zlib example (tests/data)
 
 
 def test_c_block_and_line_comments():
-    header = Labels("c-comment", C_HEADER.read_text())
-    assert not header.at("/* Define ISO C stdio") and header.at("/* Define ISO C stdio", 1)
-    assert header.at("Define ISO C stdio") and header.at("https://www.gnu.org/licenses/")
-    assert header.at("licenses/>.  */", 13) and not header.at("licenses/>.  */", 14)  # '*' in, '/' out
-    assert not header.at("#ifndef _STDIO_H")
+    header = Labels("c-comment", corpus("sqlite3.h"))
+    assert not header.at("/*\n** 2001-09-15") and header.at("/*\n** 2001-09-15", 1)
+    assert header.at("The author disclaims copyright") and header.at("http://www.fossil-scm.org/")
+    assert header.at("build process.\n*/", 15) and not header.at("build process.\n*/", 16)  # '*' in, '/' out
+    assert not header.at("#ifndef SQLITE3_H") and not header.at('extern "C" {')
+    assert not header.at("<stdarg.h>     /* Needed") and header.at("/* Needed", 1)
+    assert header.at("va_list */", 8) and not header.at("va_list */", 9) and not header.at("va_list */\n", 10)
+    zlib = Labels("c-comment", corpus("enough.c"))
+    assert not zlib.at('#define PRIbig "ju"') and not zlib.at('"ju"', 1)  # a string before a // comment
+    assert not zlib.at("// printf format for big_t") and zlib.at("// printf format for big_t", 1)
+    assert zlib.at("printf format for big_t") and not zlib.at("big_t\n", 5)  # a // comment ends with its line
+    line = '// For the deflate literal/length code, use "enough". For the deflate distance\n'
+    start = zlib.text.index(line)
+    assert zlib.values[start + 1:start + len(line) - 1].all()  # quotes in a comment open nothing
+    assert not zlib.values[start + len(line) - 1]
+    assert not zlib.at('string_printf(&g.out, "<%u, %u, %u>:"') and not zlib.at('"<%u, %u, %u>:"', 1)
     python_h = Labels("c-comment", PYTHON_HEADER.read_text())
     assert not python_h.at("// Entry point") and python_h.at("// Entry point", 1)
     assert python_h.at("Entry point of the Python C API.") and not python_h.at("Python C API.\n", 14)
@@ -329,6 +334,11 @@ def test_string_literals_with_escapes():
     assert python_h.at('#include "patchlevel.h"', 9) and python_h.at("patchlevel.h")
     assert not python_h.at('"patchlevel.h"\n', 13)
     assert not python_h.at('"meta-include"', 1)  # quotes inside a // comment are no string
+    zlib = Labels("string-literal", corpus("enough.c"))
+    assert zlib.at('"ju"') and zlib.at('"ju"', 2) and not zlib.at('"ju"', 3)
+    assert not zlib.at("// printf format for big_t", 3) and not zlib.at('use "enough"', 5)
+    assert zlib.at('root = %d\\n"', 10) and not zlib.at('root = %d\\n"', 11)  # the \\n is one escape, not the end
+    assert zlib.at('"out of memory");', 13) and not zlib.at('"out of memory");', 14)
 
 
 # ---------------------------------------------------------------------------------------------------------

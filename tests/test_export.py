@@ -8,23 +8,22 @@ import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 
+from conftest import HOSTILE, real_path, real_text
 from model.recording import Recording, RecordingWriter
 from viz.colors import quantize
-from viz.export import export_html
+from viz.standalone import export_html
 from viz.text_html import GLYPHS
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "&amp;"]
 ITERATIONS = [100, 300, 700]
 UNGLYPH = {glyph: c for c, glyph in GLYPHS.items()}
 
 
 def excerpt():
-    """Tolstoy's opening dialogue (double quotes, apostrophes), with the XSS strings as one extra line."""
-    text = (CORPORA / "war_and_peace.txt").read_text(encoding="utf-8")
+    """Tolstoy's opening dialogue (double quotes, apostrophes), with the hostile string as one extra line."""
+    text = real_text("war_and_peace.txt")
     start = text.index('"Well, Prince')
-    return text[start:start + 600] + "\n" + " ".join(XSS) + "\n" + text[start + 600:start + 1800]
+    return text[start:start + 600] + "\n" + HOSTILE + "\n" + text[start + 600:start + 1800]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,7 @@ def run(tmp_path_factory):
     vocab = sorted(set(text))
     run_dir = tmp_path_factory.mktemp("export") / "runs" / "x"
     run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"corpus": {"path": str(CORPORA / "war_and_peace.txt")}}))
+    (run_dir / "run.json").write_text(json.dumps({"corpus": {"path": str(real_path("war_and_peace.txt"))}}))
     (run_dir / "log.csv").write_text("iteration,train_loss,val_loss\n100,2.9,\n100,2.8,2.750\n")
     inside = (np.cumsum([c == '"' for c in text]) % 2).astype(np.float32)
     rng = np.random.default_rng(0)
@@ -79,7 +78,7 @@ def test_page_is_one_standalone_document_with_legend_and_colored_text(run, tmp_p
     assert "<script>alert" not in page and "<img src" not in page
 
     legend = {th.get_text(): td.get_text() for th, td in zip(soup.select("table.legend th"), soup.select("table.legend td"))}
-    assert legend["run"] == "x" and legend["corpus"] == "war_and_peace.txt"
+    assert legend["run"] == "x" and legend["corpus"] == "war_and_peace_excerpt.txt"
     assert legend["cell"] == "layer 1, cell 3" and "tanh" in legend["kind"]
     assert legend["checkpoint"] == "iter-000700" and legend["iteration"] == "700"  # newest by default
     assert legend["val loss"] == "1.500 nats"
@@ -87,7 +86,7 @@ def test_page_is_one_standalone_document_with_legend_and_colored_text(run, tmp_p
     rec = Recording.open(run / "recordings" / "iter-000700")
     spans = soup.select(".cs-text .ch")
     assert len(spans) == 1200 and decoded(spans) == rec.text[:1200]
-    assert all(x in decoded(spans) for x in XSS)
+    assert HOSTILE in decoded(spans)
     levels = quantize(np.tanh(rec.series(1, 3, "c", 0, 1200)))
     assert [s["class"] for s in spans] == [["ch", f"v{k}"] for k in levels.tolist()]
     assert "tanh(c)" in spans[0]["title"] and "next: <" in spans[0]["title"]

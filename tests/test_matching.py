@@ -1,19 +1,17 @@
 """Cell matching across runs: a shuffled copy of a recording must be un-shuffled exactly."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from conftest import real_text
 from model.recording import Recording, RecordingWriter
 from viz.matching import correlations, match_cells
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 LAYERS, CELLS, N = 3, 16, 3000
 
 
 @pytest.fixture(scope="module")
 def text():
-    return (CORPORA / "war_and_peace.txt").read_text(encoding="utf-8")[20_000:20_000 + N]
+    return real_text("war_and_peace.txt")[20_000:20_000 + N]
 
 
 def structured_states(text, seed=0):
@@ -78,7 +76,7 @@ def test_matches_numpy_corrcoef_and_constant_cells_give_zero(tmp_path, text):
 
 def test_different_text_raises(tmp_path, text):
     states = structured_states(text)
-    other = (CORPORA / "war_and_peace.txt").read_text(encoding="utf-8")[90_000:90_000 + N]
+    other = real_text("war_and_peace.txt")[90_000:90_000 + N]
     rec_a = write(tmp_path / "a", text, states)
     rec_b = write(tmp_path / "b", other, states)
     with pytest.raises(ValueError, match="different text"):

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from conftest import corpus_excerpt
+from conftest import real_text
 from model.corpus import BatchStream, CorpusError, Vocab, read_text, split
 
 
 def test_vocab_round_trips_non_ascii_wikipedia_text():
-    text = corpus_excerpt("wiki.xml", length=400_000)
+    text = real_text("wiki.xml")  # all of the excerpt: ten articles, Albanian, Greek, Phoenician
     assert any(ord(ch) > 127 for ch in text), "excerpt should hold non-ASCII characters"
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
@@ -17,7 +17,7 @@ def test_vocab_round_trips_non_ascii_wikipedia_text():
 
 
 def test_vocab_rejects_unknown_characters_unless_mapped():
-    vocab = Vocab.from_text(corpus_excerpt("war_and_peace.txt"))
+    vocab = Vocab.from_text(real_text("war_and_peace.txt")[:60_000])
     with pytest.raises(CorpusError, match="not in the model's vocabulary: '€'"):
         vocab.encode("a € b")
     ids = vocab.encode("a € b", unknown="?")
@@ -25,17 +25,17 @@ def test_vocab_rejects_unknown_characters_unless_mapped():
 
 
 def test_split_is_contiguous_with_the_requested_fraction():
-    text = corpus_excerpt("war_and_peace.txt", length=100_000)
+    text = real_text("war_and_peace.txt")[:100_000]
     train, val = split(text, 0.1)
     assert len(val) == 10_000 and train + val == text
-    names = corpus_excerpt("names.txt", length=20_000)
+    names = real_text("names.txt")[:20_000]
     train_s, val_s = split(names, 0.2, shuffle_lines=True, seed=1)
     assert sorted((train_s + val_s).split()) == sorted(names.split())
     assert val_s != names[-len(val_s):]
 
 
 def test_batch_stream_carries_each_stream_forward():
-    text = corpus_excerpt("war_and_peace.txt", length=20_000)
+    text = real_text("war_and_peace.txt")[:20_000]
     ids = Vocab.from_text(text).encode(text)
     stream = BatchStream(ids, batch_size=4, seq_length=50)
     x0, y0, first = stream.batch(0)

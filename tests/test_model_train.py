@@ -11,7 +11,8 @@ import time
 import pytest
 import torch
 
-from model.checkpoint import list_checkpoints, load_checkpoint, load_model
+from model import rundir
+from model.checkpoint import load_checkpoint, load_model
 from model.sample import sample
 from model.train import TrainError, evaluate, train
 
@@ -19,7 +20,7 @@ TINY = dict(layers=2, hidden=32, batch_size=16, seq_length=50)
 
 
 def test_run_directory_has_the_design_files(tiny_run):
-    assert set(list_checkpoints(tiny_run)) == {"iter-000050", "iter-000100", "iter-000150"}
+    assert set(rundir.checkpoints(tiny_run)) == {"iter-000050", "iter-000100", "iter-000150"}
     assert sorted(p.name for p in (tiny_run / "samples").iterdir()) == [
         "iter-000050.txt", "iter-000100.txt", "iter-000150.txt"]
     run = json.loads((tiny_run / "run.json").read_text())
@@ -57,10 +58,10 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, wp_excerpt_f
 
 
 def test_new_run_refuses_to_overwrite_an_existing_one(tiny_run, wp_excerpt_file):
-    before = {p: p.stat().st_mtime_ns for p in list_checkpoints(tiny_run).values()}
+    before = {p: p.stat().st_mtime_ns for p in rundir.checkpoints(tiny_run).values()}
     with pytest.raises(TrainError, match="already holds a run"):
         train(wp_excerpt_file, tiny_run, max_iters=5, progress=False, **TINY)
-    assert {p: p.stat().st_mtime_ns for p in list_checkpoints(tiny_run).values()} == before
+    assert {p: p.stat().st_mtime_ns for p in rundir.checkpoints(tiny_run).values()} == before
 
 
 def test_nan_loss_aborts_with_a_clear_message(tmp_path, wp_excerpt_file, monkeypatch):
@@ -69,7 +70,7 @@ def test_nan_loss_aborts_with_a_clear_message(tmp_path, wp_excerpt_file, monkeyp
     monkeypatch.setattr(train_module.F, "cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
     with pytest.raises(TrainError, match="loss became nan at iteration 10"):
         train(wp_excerpt_file, tmp_path / "nan", max_iters=50, progress=False, **TINY)
-    assert not list_checkpoints(tmp_path / "nan")
+    assert not rundir.checkpoints(tmp_path / "nan")
 
 
 def test_sampling_is_deterministic_for_a_seed(tiny_run):
@@ -95,11 +96,11 @@ def test_killing_training_never_leaves_a_corrupt_checkpoint(tmp_path, wp_excerpt
            "--max-iters", "100000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while len(list_checkpoints(run)) < 3 and time.time() < deadline:
+    while len(rundir.checkpoints(run)) < 3 and time.time() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)  # lands at a random point, often inside a checkpoint write
     proc.wait()
-    checkpoints = list_checkpoints(run)
+    checkpoints = rundir.checkpoints(run)
     assert len(checkpoints) >= 3
     for path in checkpoints.values():
         load_checkpoint(path)  # raises if truncated

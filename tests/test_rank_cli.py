@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import real_text
 from model.recording import RecordingWriter
 from viz.concepts import CONCEPTS, concept_values
 from viz.rank import main, rank_run
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-WAR_AND_PEACE = (CORPORA / "war_and_peace.txt").read_text(encoding="utf-8")
+WAR_AND_PEACE = real_text("war_and_peace.txt")
 START = WAR_AND_PEACE.index('\n\n"', 5000) + 2  # a paragraph that opens a quotation: quotes in step
 TEXT = WAR_AND_PEACE[START:START + 3000]
 KEYS = ["checkpoint", "iteration", "layer", "cell", "kind", "score", "sign", "metric"]

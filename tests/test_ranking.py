@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import real_text
 from model.recording import Recording, RecordingWriter
 from viz.concepts import concept_values
 from viz import ranking
 from viz.ranking import SORTED_VALUES, auroc, average_ranks, pearson, score_cells, spearman
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-WAR_AND_PEACE = (CORPORA / "war_and_peace.txt").read_text(encoding="utf-8")
+WAR_AND_PEACE = real_text("war_and_peace.txt")
 START = WAR_AND_PEACE.index('\n\n"', 5000) + 2  # a paragraph that opens a quotation: quotes in step
 TEXT = WAR_AND_PEACE[START:START + 3000]
 LAYERS, CELLS = 2, 8

@@ -1,30 +1,24 @@
 import re
 import unicodedata
-from pathlib import Path
 
 import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 
+from conftest import HOSTILE, real_text
 from viz.colors import N_LEVELS, quantize
 from viz.text_html import GLYPHS, TEXT_CSS, render_page, render_text
 
-CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "&amp;", "\"double\" 'single'"]
 UNGLYPH = {glyph: c for c, glyph in GLYPHS.items()}
-
-
-def read(name):
-    return (CORPORA / name).read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
 def war_and_peace():
-    """The opening dialogue (quotes, apostrophes, newlines) with the XSS strings spliced between paragraphs."""
-    text = read("war_and_peace.txt")
+    """The opening dialogue (quotes, apostrophes, newlines) with the hostile line spliced between paragraphs."""
+    text = real_text("war_and_peace.txt")
     start = text.index('"Well, Prince')
     excerpt = text[start:start + 1500]
-    return excerpt[:700] + "\n" + " ".join(XSS) + "\n" + excerpt[700:]
+    return excerpt[:700] + "\n" + HOSTILE + "\n" + excerpt[700:]
 
 
 def soup_of(fragment):
@@ -40,7 +34,7 @@ def test_every_character_is_escaped_and_round_trips(war_and_peace):
     levels = quantize(np.sin(np.arange(len(war_and_peace)) / 7))
     out = render_text(war_and_peace, levels)
     soup = soup_of(out)
-    assert soup.find("script") is None and soup.find("img") is None
+    assert soup.find("script") is None and soup.find("img") is None and soup.find("b") is None
     assert "<script" not in out and "<img" not in out
     assert decoded(soup) == war_and_peace
     assert all(f'>{e}</span>' in out for e in ("&amp;", "&lt;", "&quot;", "&#x27;"))
@@ -60,7 +54,7 @@ def test_uncolored_spans_carry_only_the_ch_class(war_and_peace):
 
 
 def test_whitespace_is_visible_and_lines_still_break():
-    text = read("latex.tex")
+    text = real_text("latex.tex")
     start = text.index("\t\t\tpdfdisplaydoctitle")
     text = text[start - 60:start + 80]  # spaces, tabs and newlines of a real LaTeX preamble
     soup = soup_of(render_text(text))
@@ -78,8 +72,10 @@ def test_whitespace_is_visible_and_lines_still_break():
 
 
 def test_non_bmp_and_combining_characters_survive():
-    wiki = read("wiki.xml")
-    text = wiki[431609 - 40:431609 + 30] + wiki[617631 - 30:617631 + 20]
+    wiki = real_text("wiki.xml")
+    astral = next(i for i, c in enumerate(wiki) if ord(c) > 0xFFFF)  # Phoenician 𐤀 in the article "A"
+    combining = next(i for i, c in enumerate(wiki) if unicodedata.combining(c))  # the u̯ of Akhilleus
+    text = wiki[astral - 40:astral + 30] + wiki[combining - 30:combining + 20]
     assert any(ord(c) > 0xFFFF for c in text) and any(unicodedata.combining(c) for c in text)
     soup = soup_of(render_text(text, quantize(np.zeros(len(text)))))
     assert decoded(soup) == text and len(soup.select(".ch")) == len(text)
@@ -110,7 +106,7 @@ def test_top5_rows_sit_under_every_character_escaped_and_shaded(war_and_peace):
 
 def test_titles_are_escaped_attributes(war_and_peace):
     text = war_and_peace[:3]
-    titles = ['c=0.5 "<script>alert(1)</script>"', "next: ' 40%", "&amp;"]
+    titles = [f"c=0.5 {HOSTILE}", "next: ' 40%", "&amp;"]
     spans = soup_of(render_text(text, titles=titles)).select(".ch")
     assert [s["title"] for s in spans] == titles
 
@@ -134,7 +130,7 @@ def test_the_stylesheet_styles_every_class_the_renderer_emits(war_and_peace):
 
 def test_page_is_standalone_and_escapes_title_and_legend(war_and_peace):
     body = f'<div class="cs-text">{render_text(war_and_peace, quantize(np.zeros(len(war_and_peace))))}</div>'
-    page = render_page("<b>War & Peace</b>", {"run": "<img src=x onerror=alert(1)>", "skipped": None, "cell": "1:3"},
+    page = render_page("<b>War & Peace</b>", {"run": HOSTILE, "skipped": None, "cell": "1:3"},
                        body, scale=(-1.0, 1.0))
     soup = BeautifulSoup(page, "html.parser")
     assert page.startswith("<!DOCTYPE html>")
@@ -143,6 +139,6 @@ def test_page_is_standalone_and_escapes_title_and_legend(war_and_peace):
     assert not [t for t in soup.find_all(True) if t.has_attr("src") or t.has_attr("href")]
     assert ".v0 {" in soup.style.get_text() and ".cs-text" in soup.style.get_text()
     legend = {th.get_text(): td.get_text() for th, td in zip(soup.select("table.legend th"), soup.select("table.legend td"))}
-    assert legend == {"run": "<img src=x onerror=alert(1)>", "cell": "1:3"}
+    assert legend == {"run": HOSTILE, "cell": "1:3"}
     assert len(soup.select(".scale .bar span")) == N_LEVELS
     assert decoded(soup) == war_and_peace

@@ -8,6 +8,7 @@ import base64
 import numpy as np
 from dash import html
 
+from model import rundir
 from viz.app import data
 
 KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
@@ -49,6 +50,17 @@ def window_bounds(start, size, n, default_size, largest):
     return start, min(n, start + size)
 
 
+def unfinished_recordings(run):
+    """A line per recording begun and not finished: in progress now, or interrupted (with the command to redo)."""
+    partial = rundir.partial_recordings(data.run_dir(run))
+    if not partial:
+        return []
+    if rundir.is_writing(data.run_dir(run), "record"):
+        return [f"Being recorded now: {', '.join(partial)}; it appears here when done."]
+    return [f"The recording of {name} was interrupted. Record it again with: "
+            f"python -m model.record {data.run_dir(run)} --checkpoint {name}" for name in partial]
+
+
 def choose_recording(run, checkpoint, problems, record_flags=""):
     """(run, its recorded checkpoints oldest first, checkpoint) as the URL names them, a bad name replaced by the
     default (first run, newest checkpoint) and explained in `problems`; or the notice to show when nothing can be."""
@@ -58,6 +70,7 @@ def choose_recording(run, checkpoint, problems, record_flags=""):
     if run is not None and run not in names:
         problems.append(f"There is no run {run!r} here (served: {', '.join(names)}); showing {names[0]}.")
     run = run if run in names else names[0]
+    problems.extend(unfinished_recordings(run))
     found = list(data.recordings(run))
     if not found:
         return notice(f"Run {run} has no recordings yet. Record its checkpoints with:",
