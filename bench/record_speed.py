@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import model  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+import model.lstm  # noqa: F401  (first: it sets OMP_WAIT_POLICY before torch loads)
 import torch
 
 from bench.corpus import CORPUS, real_text

@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import model  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads)
+import model.lstm  # noqa: F401  (first: it sets OMP_WAIT_POLICY before torch loads)
 import torch
 import torch.nn.functional as F
 
 from bench.corpus import real_text
 from model.corpus import BatchStream, Vocab
-from model.lstm import CharLSTM
 from model.train import train
 
 BATCH, SEQ = 64, 100

@@ -8,7 +8,6 @@ import json.decoder
 import re
 import shlex
 import tokenize
-from pathlib import Path
 
 import numpy as np
 import pytest
