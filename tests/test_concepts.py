@@ -48,14 +48,14 @@ class Labels:
 
 def test_ids_order_and_kinds_are_the_contract():
     assert list(CONCEPTS) == ["quotes", "single-quotes", "url", "wikilink", "template", "xml-tag", "parens",
-                              "bracket-depth", "line-position", "chars-to-newline", "c-comment",
+                              "bracket-depth", "brace-depth", "indent-depth", "line-position", "chars-to-newline", "c-comment",
                               "hash-comment", "string-literal", "word-start", "whitespace", "digit",
                               "uppercase", "vowel"]
     for concept_id, concept in CONCEPTS.items():
         assert concept.id == concept_id
         assert concept.description and "\n" not in concept.description
     continuous = {c.id for c in CONCEPTS.values() if c.kind == "continuous"}
-    assert continuous == {"bracket-depth", "line-position", "chars-to-newline"}
+    assert continuous == {"bracket-depth", "brace-depth", "indent-depth", "line-position", "chars-to-newline"}
     assert {c.kind for c in CONCEPTS.values()} == {"binary", "continuous"}
 
 
@@ -398,3 +398,33 @@ def test_span_mask_and_its_bounds():
     for start, stop in [(-1, 5), (5, 101), (20, 10), (10, 10)]:
         with pytest.raises(ValueError):
             span_mask(100, start, stop)
+
+
+def test_brace_depth_follows_code_nesting_not_comments_or_strings():
+    c = Labels("brace-depth", corpus("enough.c"))
+    assert c.at("local void string_printf(") == 0 and c.at("    va_list ap;", 5) == 1
+    assert c.at("        do {", 11) == 3 and c.at("            s->size <<= 1;", 14) == 3  # do inside if inside fn
+    assert c.at("        } while (s->size < s->len + 1);", 8) == 2  # the } itself is outside what it closes
+    assert c.at("    va_end(ap);") == 1 and c.at("}\n\n// Globals", 0) == 0 and c.at("// Globals") == 0
+    body = corpus("enough.c").index("local void string_printf(")
+    blank = corpus("enough.c").index("\n\n", body)  # a blank line inside a function body resets nothing
+    assert c.values[blank + 1] == c.values[blank - 1]
+    header = Labels("brace-depth", corpus("sqlite3.h"))
+    assert header.at('extern "C" {', 11) == 1
+    assert header.at("KEYWORDS: {database connection}", 11) == 1  # braces in a comment do not count
+    assert header.at("{database connections}", 1) == 1
+    assert Labels("bracket-depth", corpus("sqlite3.h")).at("{database connections}", 1) > 0  # ( [ { all count
+
+
+def test_indent_depth_counts_the_current_lines_leading_steps():
+    from viz.concepts import indent_step
+    text = corpus("enough.c")
+    assert indent_step(text) == 4
+    c = Labels("indent-depth", text)
+    assert c.at("    va_list ap;", 5) == 1 and c.at("            s->size <<= 1;", 13) == 3
+    assert c.at("            s->size <<= 1;\n", 25) == 3  # the newline ends its line
+    assert c.at("            s->size <<= 1;", 1) == 0.5  # half of the first step read so far
+    assert c.at("local void string_printf(") == 0 and c.at("}\n\n// Globals") == 0
+    tabs = Labels("indent-depth", corpus("latex.tex"))
+    line = next(l for l in corpus("latex.tex").splitlines() if l.startswith("\t\t"))
+    assert tabs.at(line + "\n", len(line)) >= 2  # a tab is one step

@@ -282,6 +282,48 @@ def string_literal(text):
     return _code_mask(text, "string-literal")
 
 
+def brace_depth(text):
+    """Nesting of { } in code, the paper's code-depth cell: braces inside comments and string literals do not
+    count, and a blank line resets nothing (a function body holds blank lines). A stray } is ignored."""
+    ignored = c_comment(text) | string_literal(text)
+    depth, positions, values = 0, [], []
+    for m in re.finditer(r"[{}]", text):
+        if ignored[m.start()]:
+            continue
+        depth = depth + 1 if m.group() == "{" else max(depth - 1, 0)
+        positions.append(m.start())
+        values.append(depth)
+    return _piecewise(len(text), positions, values, np.float32)
+
+
+_LEADING = re.compile(r"^[ \t]*", re.M)
+
+
+def indent_step(text):
+    """The text's indentation step in spaces: the most common increase of at least 2 from one non-blank line's
+    leading spaces to the next one's (4 when there is none)."""
+    widths = [len(m.group()) for m in _LEADING.finditer(text)
+              if "\t" not in m.group() and m.end() < len(text) and text[m.end()] != "\n"]
+    rises = np.diff(np.asarray(widths, np.int64)) if len(widths) > 1 else np.zeros(0, np.int64)
+    rises = rises[rises >= 2]
+    return int(np.bincount(rises).argmax()) if len(rises) else 4
+
+
+def indent_depth(text):
+    """The current line's indentation in steps (a tab is one step, spaces count in indent_step): within the
+    leading whitespace, the part read so far; from there to the line's newline, the whole of it."""
+    n = len(text)
+    code = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+    leading = [m.span() for m in _LEADING.finditer(text) if m.end() > m.start()]
+    inside = _spans(n, [a for a, _ in leading], [b for _, b in leading])
+    weight = np.where(code == 9, 1.0, 1.0 / indent_step(text)) * inside
+    total = np.cumsum(weight)
+    line_start = np.flatnonzero(code == 10) + 1
+    line_start = np.concatenate([[0], line_start[line_start < n]])
+    before = np.concatenate([[0.0], total])[line_start]  # the sum up to each line's first character
+    return (total - np.repeat(before, np.diff(line_start, append=n))).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # characters
 
@@ -318,6 +360,9 @@ CONCEPTS = {c.id: c for c in [
     Concept("xml-tag", "inside an XML/HTML tag <...> (escaped &lt;tags&gt; are text)", "binary", xml_tag),
     Concept("parens", "inside (parentheses), nesting allowed", "binary", parens),
     Concept("bracket-depth", "nesting depth of ( [ { together", "continuous", bracket_depth),
+    Concept("brace-depth", "nesting depth of { } in code (not in comments or strings)", "continuous", brace_depth),
+    Concept("indent-depth", "indentation of the current line, in steps (a tab, or the text's step of spaces)",
+            "continuous", indent_depth),
     Concept("line-position", "characters read since the last newline", "continuous", line_position),
     Concept("chars-to-newline", "characters still to come before the next newline", "continuous",
             chars_to_newline),
