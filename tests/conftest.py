@@ -4,6 +4,7 @@ import functools
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,3 +58,24 @@ def tiny_run(tmp_path_factory, wp_excerpt_file):
           checkpoint_every=50, progress=False)
     record_run(run, all_checkpoints=True, max_chars=3000, gates=True, warmup=500, progress=False)
     return run
+
+
+def synthetic_recording(path, text, layers=2, cells=8, kinds=("c", "h"), planted=None, seed=0, meta=None):
+    """A recording over real text whose cells are random noise except the planted ones: {(kind, layer, cell):
+    values}. For the views and scorers, whose answer must then be the planted cells."""
+    from model.recording import Recording, RecordingWriter
+
+    rng = np.random.default_rng(seed)
+    name = Path(path).name
+    meta = {"checkpoint": name, "iteration": int(name.rsplit("-", 1)[1]) if name.startswith("iter-") else 0,
+            **(meta or {})}
+    w = RecordingWriter(path, text, sorted(set(text)), layers, cells, kinds, meta)
+    for kind in kinds:
+        w.states[kind][...] = rng.standard_normal((layers, cells, len(text))).astype(np.float16)
+    for (kind, layer, cell), values in (planted or {}).items():
+        w.states[kind][layer, cell] = np.asarray(values, np.float16)
+    w.top5_ids[...] = rng.integers(0, len(w.meta["vocab"]), w.top5_ids.shape)
+    w.top5_p[...] = np.sort(rng.dirichlet(np.ones(5), len(text)), axis=1)[:, ::-1].astype(np.float16)
+    w.loss[...] = rng.exponential(1.5, len(text)).astype(np.float32)
+    w.finish()
+    return Recording.open(path)

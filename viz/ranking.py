@@ -132,7 +132,7 @@ def _prepare_target(target, metric):
     y[used] -= y[used].mean()
     total = float(_dot(y, y))
     if total == 0.0:
-        raise ValueError("the concept is constant on this text: a correlation needs it to vary")
+        raise ScoreError("the concept is constant on this text: a correlation needs it to vary")
     return np.flatnonzero(~used), y, total
 
 
