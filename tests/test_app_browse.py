@@ -3,6 +3,7 @@
 One app serves every run these tests need (the real tiny run, a recording over hostile text, a run with no
 recordings, a run with a broken recording) and one browser visits it, so the module runs in seconds.
 """
+import html
 import re
 import shutil
 import time
@@ -17,13 +18,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import corpus_excerpt, free_port
+from conftest import HOSTILE, free_port, real_text
 from model.recording import Recording, RecordingWriter
 from viz.colors import display_values, quantize, value_range
 from viz.concepts import concept_values
+from viz.standalone import export_html
 from viz.text_html import GLYPHS
 
-XSS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '&amp;', '"double" \'single\'']
 UNGLYPH = {glyph: c for c, glyph in GLYPHS.items()}
 
 
@@ -36,10 +37,10 @@ def chrome_options():
 
 
 def hostile_recording(path):
-    """Tolstoy's opening with the XSS strings as one extra line; random activations, guesses include '<'."""
-    opening = corpus_excerpt("war_and_peace.txt")
+    """Tolstoy's opening with the hostile string as one extra line; random activations, guesses include '<'."""
+    opening = real_text("war_and_peace.txt")[:60_000]
     opening = opening[opening.index('"Well, Prince'):][:1200]
-    text = opening + "\n" + " ".join(XSS) + "\n"
+    text = opening + "\n" + HOSTILE + "\n"
     vocab = sorted(set(text))
     rng = np.random.default_rng(1)
     w = RecordingWriter(path, text, vocab, 1, 4, ("c", "h"), {"checkpoint": "iter-000100", "iteration": 100})
@@ -201,21 +202,36 @@ def test_runs_without_a_usable_recording_say_what_to_do(duo, runs):
     assert duo.find_elements("#b-text .ch")
 
 
-def test_hover_shows_value_guesses_and_loss(duo, runs):
+def export_title(run, checkpoint, layer, cell, kind, pos):
+    """The lines of the exported page's hover text (its title attribute) at one position."""
+    page = export_html(run, layer, cell, kind, pos, pos + 1, checkpoints=[checkpoint])
+    return html.unescape(re.search(rf'data-i="{pos}" title="([^"]*)"', page).group(1)).split("\n")
+
+
+def tip_lines(duo):
+    """The hover box read as the export's lines: "#position  value", "next: g p%  g p% ...", "loss x nats"."""
+    return duo.driver.execute_script("""
+        const tip = document.getElementById('cs-tip'), text = s => tip.querySelector(s).textContent;
+        const guesses = Array.from(tip.querySelectorAll('.tip-guess'),
+                                   row => row.children[0].textContent + ' ' + row.children[2].textContent);
+        return [text('.tip-head'), text('.tip-sub') + ' ' + guesses.join('  '), text('.tip-loss')];""")
+
+
+def hover(duo, selector, head):
+    """Point at an element and wait until the hover box's first line is `head` (the exact value comes on hover)."""
+    ActionChains(duo.driver).move_to_element(duo.find_element(selector)).perform()
+    WebDriverWait(duo.driver, 10).until(lambda d: d.execute_script(
+        "const head = document.querySelector('#cs-tip .tip-head'); return head && head.textContent") == head)
+
+
+def test_hover_shows_what_the_export_title_says(duo, runs):
     visit(duo, "?run=tiny&layer=1&cell=3")
-    rec = Recording.open(runs["tiny"] / "recordings" / newest(runs["tiny"]))
-    pos = 200
-    span = duo.find_element(f'#b-text .ch[data-i="{pos}"]')
-    ActionChains(duo.driver).move_to_element(span).perform()
-    tip = duo.wait_for_element("#cs-tip")
-    raw = rec.series(1, 3, "c", pos, pos + 1)[0]
-    duo.wait_for_contains_text("#cs-tip", f"tanh(c) {np.tanh(raw):+.3f}")  # exact value, fetched on hover
-    chars, probs = rec.top5(pos, pos + 1)
-    guesses = duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#cs-tip .tip-guess'),"
-        "                  row => [row.children[0].textContent, row.children[2].textContent])")
-    assert guesses == [[GLYPHS.get(c, c), f"{round(100 * p)}%"] for c, p in zip(chars[0], probs[0].tolist())]
-    assert f"loss {rec.loss(pos, pos + 1)[0]:.2f} nats" in tip.text
+    checkpoint, pos = newest(runs["tiny"]), 200
+    lines = export_title(runs["tiny"], checkpoint, 1, 3, "c", pos)
+    raw = Recording.open(runs["tiny"] / "recordings" / checkpoint).series(1, 3, "c", pos, pos + 1)[0]
+    assert lines[0] == f"#{pos}  tanh(c) {np.tanh(raw):+.3f} (c {raw:+.3f})" and lines[1].startswith("next: ")
+    hover(duo, f'#b-text .ch[data-i="{pos}"]', lines[0])
+    assert tip_lines(duo) == lines  # position and value, the five guesses for the next character, loss
     ActionChains(duo.driver).move_to_element(duo.find_element("#b-label")).perform()
     WebDriverWait(duo.driver, 5).until(lambda d: not d.find_element(By.ID, "cs-tip").is_displayed())
 
@@ -249,13 +265,20 @@ def test_top5_mode_puts_five_guesses_under_every_character(duo, runs):
     assert shown_levels(duo) == expected_levels(runs["tiny"], newest(runs["tiny"]), 0, 1, "c", 0, 1000)
 
 
-def test_concept_positions_are_underlined(duo, runs):
+def underlined(duo):
+    return duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#b-text .ch'), e => e.classList.contains('u'))")
+
+
+def test_concept_positions_are_underlined_under_every_cell(duo, runs):
     visit(duo, "?run=tiny&concept=quotes")
     rec = Recording.open(runs["tiny"] / "recordings" / newest(runs["tiny"]))
-    underlined = duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#b-text .ch'), e => e.classList.contains('u'))")
     expected = concept_values("quotes", rec.text).tolist()
-    assert any(expected) and underlined == expected
+    assert any(expected) and underlined(duo) == expected
+    duo.find_element("#b-next").click()  # recolouring keeps the underline
+    wait_painted(duo, "|0|1|c|")
+    assert underlined(duo) == expected
+    assert shown_levels(duo) == expected_levels(runs["tiny"], newest(runs["tiny"]), 0, 1, "c", 0, rec.n_chars)
 
 
 def choose(duo, control, value):
@@ -312,8 +335,7 @@ def test_hostile_text_is_shown_literally_and_runs_nothing(duo, runs):
     shown = duo.driver.execute_script("return Array.from(document.querySelectorAll('#b-text .ch'), e => e.textContent)")
     assert "".join(UNGLYPH.get(c, c) for c in shown) == runs["hostile_text"]
     visible = duo.driver.execute_script("return document.getElementById('b-text').textContent")
-    for payload in XSS:
-        assert payload.replace(" ", "·") in visible
+    assert HOSTILE.replace(" ", "·") in visible
     injected = "#b-text script, #b-text img, #b-excerpts script, #b-excerpts img, #cs-tip img"
     ActionChains(duo.driver).move_to_element(duo.find_element('#b-text .ch[data-i="5"]')).perform()
     duo.wait_for_element("#cs-tip .tip-guess")

@@ -1,5 +1,6 @@
-"""The Compare view in real headless Chromium: one row per checkpoint, a cell switch recolours every row, the
-guesses table, the charts, the samples and the cross-run match.
+"""The Compare view in real headless Chromium: one row per checkpoint, a cell switch recolours every row and
+keeps the chosen concept underlined in each, the hover box, the guesses table, the charts, the samples and the
+cross-run match.
 
 Served: the real tiny run (three checkpoints recorded over the same text) and "shuffled", a copy of its
 newest recording with the cells permuted across layers, whose cells the match panel must find again.
@@ -9,14 +10,14 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from model.recording import Recording, RecordingWriter, list_recordings
-from test_app_browse import chrome_options
+from conftest import HOSTILE
+from model import rundir
+from model.recording import Recording, RecordingWriter
+from test_app_browse import chrome_options, choose, export_title, hover, tip_lines
 from viz.colors import display_values, quantize, value_range
 from viz.concepts import concept_values
 from viz.ranking import score_cells
 from viz.text_html import GLYPHS
-
-HOSTILE_SAMPLE = '<script>alert(1)</script> "Well, Prince" <b>bold</b>'
 
 
 def shuffled_copy(rec, path, perm):
@@ -31,12 +32,12 @@ def shuffled_copy(rec, path, perm):
 
 @pytest.fixture(scope="module")
 def runs(tiny_run, tmp_path_factory):
-    newest = Recording.open(list(list_recordings(tiny_run).values())[-1])
+    newest = Recording.open(list(rundir.recordings(tiny_run).values())[-1])
     perm = np.random.default_rng(0).permutation(newest.layers * newest.cells)
     shuffled = tmp_path_factory.mktemp("compare") / "shuffled"
     shuffled_copy(newest, shuffled / "recordings" / newest.checkpoint, perm)
     (shuffled / "samples").mkdir()
-    (shuffled / "samples" / f"{newest.checkpoint}.txt").write_text(HOSTILE_SAMPLE, encoding="utf-8")
+    (shuffled / "samples" / f"{newest.checkpoint}.txt").write_text(HOSTILE, encoding="utf-8")
     return {"tiny": tiny_run, "shuffled": shuffled, "perm": perm}
 
 
@@ -60,9 +61,15 @@ def visit(duo, query):
     return wait_painted(duo)
 
 
-def wait_painted(duo, contains=""):
-    WebDriverWait(duo.driver, 15).until(
-        lambda d: contains in (d.find_element(By.ID, "cmp-rows").get_attribute("data-painted") or "\0"))
+def wait_painted(duo, contains="", marked=""):
+    """Wait until the rows show a cell whose key has `contains`, and the underline of a concept whose key has
+    `marked` over the same window (painted "WINDOW|layer|cell|kind", marked "WINDOW|concept")."""
+    def shown(driver):
+        box = driver.find_element(By.ID, "cmp-rows")
+        painted, underlined = box.get_attribute("data-painted") or "\0", box.get_attribute("data-marked") or "\0"
+        same_window = painted.rsplit("|", 3)[0] == underlined.rsplit("|", 1)[0]
+        return contains in painted and marked in underlined and same_window
+    WebDriverWait(duo.driver, 15).until(shown)
     return duo.find_element("#cmp-rows").get_attribute("data-painted")
 
 
@@ -73,18 +80,26 @@ def row_classes(duo):
         " t => Array.from(t.querySelectorAll('.ch'), e => e.className))")
 
 
-def expected_classes(run, layer, cell, kind, start, stop):
+def expected_classes(run, layer, cell, kind, start, stop, underlined="quotes"):
+    """Per row, "ch" (with "u" inside the underlined concept) and the cell's level class, as the page sets them."""
     out = []
-    for path in list_recordings(run).values():
+    for path in rundir.recordings(run).values():
         rec = Recording.open(path)
         shown = display_values(rec.series(layer, cell, kind, start, stop), kind)
-        out.append([f"ch v{v}" for v in quantize(shown, *value_range(kind)).tolist()])
+        inside, levels = concept_values(underlined, rec.text)[start:stop], quantize(shown, *value_range(kind))
+        out.append([f"ch{' u' if u else ''} v{v}" for u, v in zip(inside.tolist(), levels.tolist())])
     return out
+
+
+def underlines(duo):
+    return duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#cmp-rows .cmp-text'),"
+        " t => Array.from(t.querySelectorAll('.ch'), e => e.classList.contains('u')))")
 
 
 def test_one_row_per_checkpoint_and_a_cell_switch_recolours_every_row(duo, runs):
     visit(duo, "?run=tiny&size=1000")
-    found = list_recordings(runs["tiny"])
+    found = rundir.recordings(runs["tiny"])
     heads = [e.text for e in duo.find_elements("#cmp-rows .cmp-head")]
     assert len(heads) == len(found) == 3
     for head, path in zip(heads, found.values()):
@@ -131,12 +146,44 @@ def test_checkpoints_and_window_come_from_the_url(duo, runs):
     expected = expected_classes(runs["tiny"], 1, 7, "c", 2500, 3000)
     assert row_classes(duo) == [expected[0], expected[2]]  # clamped to the recording's 3,000 chars
     assert duo.driver.execute_script("return document.querySelector('#cmp-rows .ch').dataset.i") == "2500"
+    duo.find_element("#cmp-page-next").click()  # no page after the last: nothing moves
+    duo.find_element("#cmp-page-prev").click()
+    wait_painted(duo, "|1500|1000|1|7|c")
+    expected = expected_classes(runs["tiny"], 1, 7, "c", 1500, 2500)
+    assert row_classes(duo) == [expected[0], expected[2]]
+    assert "start=1500" in duo.driver.current_url
+    assert "checkpoints=iter-000050%2Citer-000150" in duo.driver.current_url
+    assert duo.get_logs() == []
+
+
+def test_the_chosen_concept_is_underlined_in_every_row_under_every_cell(duo, runs):
+    visit(duo, "?run=tiny&size=1000&concept=line-position")  # a count, not a set of positions: no underline
+    assert not any(map(any, underlines(duo)))
+    choose(duo, "#cmp-concept", "word-start")
+    wait_painted(duo, "|0|0|c", marked="|word-start")
+    recs = [Recording.open(p) for p in rundir.recordings(runs["tiny"]).values()]
+    expected = [concept_values("word-start", rec.text)[:1000].tolist() for rec in recs]
+    assert any(expected[0]) and underlines(duo) == expected
+    duo.find_element("#cmp-next").click()  # recolouring every row keeps each span's underline
+    wait_painted(duo, "|0|1|c", marked="|word-start")
+    assert row_classes(duo) == expected_classes(runs["tiny"], 0, 1, "c", 0, 1000, underlined="word-start")
+    assert "concept=word-start" in duo.driver.current_url
+    assert duo.get_logs() == []
+
+
+def test_hover_box_in_every_row_says_what_the_export_says(duo, runs):
+    visit(duo, "?run=tiny&layer=1&cell=3")
+    pos = 150
+    for row, checkpoint in enumerate(rundir.recordings(runs["tiny"]), 1):
+        lines = export_title(runs["tiny"], checkpoint, 1, 3, "c", pos)
+        hover(duo, f'#cmp-rows .cmp-row:nth-child({row}) .ch[data-i="{pos}"]', lines[0])
+        assert tip_lines(duo) == lines
     assert duo.get_logs() == []
 
 
 def test_guesses_scores_loss_and_samples(duo, runs):
     visit(duo, "?run=tiny&layer=1&cell=3&concept=quotes")
-    recs = [Recording.open(p) for p in list_recordings(runs["tiny"]).values()]
+    recs = [Recording.open(p) for p in rundir.recordings(runs["tiny"]).values()]
     pos = 120
     duo.find_element(f'#cmp-rows .cmp-row:nth-child(2) .ch[data-i="{pos}"]').click()  # a click picks the position
     WebDriverWait(duo.driver, 10).until(lambda d: d.find_element(By.ID, "cmp-pos").get_attribute("value") == str(pos))
@@ -149,8 +196,8 @@ def test_guesses_scores_loss_and_samples(duo, runs):
         (chars,), (probs,) = rec.top5(pos, pos + 1)
         assert row[1:6] == [f"{GLYPHS.get(c, c)} {p:.0%}" for c, p in zip(chars, probs.tolist())]
     outlined = duo.driver.execute_script(
-        f"return Array.from(document.querySelectorAll('#cmp-rows .ch[data-i=\"{pos}\"]'), e => e.style.outline)")
-    assert len(outlined) == 3 and all(outlined)
+        "return Array.from(document.querySelectorAll('#cmp-rows .at'), e => e.dataset.i)")
+    assert outlined == [str(pos)] * 3  # in every row, and nowhere else
 
     def traces(graph):
         script = (f"const g = document.querySelector('#{graph} .js-plotly-plot');"
@@ -173,7 +220,7 @@ def test_guesses_scores_loss_and_samples(duo, runs):
 
 def test_match_panel_finds_the_cell_in_the_shuffled_run(duo, runs):
     visit(duo, "?run=tiny&layer=1&cell=5")
-    perm, cells = runs["perm"], Recording.open(list(list_recordings(runs["tiny"]).values())[-1]).cells
+    perm, cells = runs["perm"], Recording.open(list(rundir.recordings(runs["tiny"]).values())[-1]).cells
     k = int(np.flatnonzero(perm == 1 * cells + 5)[0])  # where flat cell 1:5 went
     duo.wait_for_contains_text("#cmp-match-result", "r = +1.000")
     assert duo.find_element("#cmp-match-link").text == f"{k // cells}:{k % cells}"
@@ -188,7 +235,8 @@ def test_match_panel_finds_the_cell_in_the_shuffled_run(duo, runs):
 
 def test_samples_are_shown_as_text(duo, runs):
     visit(duo, "?run=shuffled")
-    assert duo.find_element("#cmp-samples pre").text == HOSTILE_SAMPLE
+    shown = "return document.querySelector('#cmp-samples pre').textContent"  # .text would fold U+2028 into a space
+    assert duo.driver.execute_script(shown) == HOSTILE
     inside = "return document.querySelectorAll('#cmp-samples pre *, #cmp-samples script').length"
     assert duo.driver.execute_script(inside) == 0
     duo.wait_for_contains_text("#cmp-match-result", "r = +1.000")  # and back the other way

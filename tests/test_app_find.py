@@ -13,21 +13,24 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import corpus_excerpt, free_port
-from model.recording import Recording, RecordingWriter, list_recordings
-from test_app_browse import XSS, chrome_options
+from conftest import HOSTILE, free_port, real_text
+from model import rundir
+from model.errors import CellscopeError
+from model.recording import Recording, RecordingWriter
+from test_app_browse import chrome_options
 from viz.concepts import CONCEPTS, concept_values
+from viz.excerpts import excerpts
 from viz.figures import gate_saturation
 from viz.positions import strongest_positions
-from viz.rank import rank_recording
+from viz.ranking import rank_recording
 
 
 def planted_recording(path):
-    """Tolstoy's opening (dialogue in double quotes) plus a line of XSS strings; random activations except three
+    """Tolstoy's opening (dialogue in double quotes) plus the hostile line; random activations except three
     planted cells: c of 1:5 is high inside quotes, h of 0:2 rises with the line position, h of 0:7 fires on
-    the XSS line only."""
-    opening = corpus_excerpt("war_and_peace.txt")
-    text = opening[opening.index('"Well, Prince'):][:4000] + "\n" + " ".join(XSS) + "\n"
+    the hostile line only."""
+    opening = real_text("war_and_peace.txt")[:60_000]
+    text = opening[opening.index('"Well, Prince'):][:4000] + "\n" + HOSTILE + "\n"
     rng = np.random.default_rng(0)
     w = RecordingWriter(path, text, sorted(set(text)), 2, 8, ("c", "h"),
                         {"checkpoint": "iter-000100", "iteration": 100})
@@ -36,7 +39,7 @@ def planted_recording(path):
     w.states["c"][1, 5] = np.where(concept_values("quotes", text), 2.0, -2.0) + rng.normal(0, 0.3, len(text))
     w.states["h"][0, 2] = np.tanh(concept_values("line-position", text) / 40)
     w.states["h"][0, 7] = 0.0
-    w.states["h"][0, 7, text.index(XSS[0]):] = 1.0
+    w.states["h"][0, 7, text.index(HOSTILE):] = 1.0
     w.finish()
 
 
@@ -76,7 +79,7 @@ def duo(app):
 
 
 def newest(run):
-    return Recording.open(list(list_recordings(run).values())[-1])
+    return Recording.open(list(rundir.recordings(run).values())[-1])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -110,9 +113,9 @@ def test_ranked_table_rows_and_cache(find, runs):
     assert (top["id"], top["layer"], top["cell"], top["kind"], top["sign"]) == ("1-5-c", 1, 5, "c", 1)
     assert top["mean_in"] > 1.5 and top["mean_out"] < -1.5
     assert find.table_rows(find.ranked(rec, ("concept", "line-position")))[0]["mean_in"] is None
-    with pytest.raises(ValueError, match="invalid regular expression"):
+    with pytest.raises(CellscopeError, match="invalid regular expression"):
         find.ranked(rec, ("regex", "("))
-    with pytest.raises(ValueError, match="outside the text"):
+    with pytest.raises(CellscopeError, match="outside the text"):
         find.ranked(rec, ("span", 10, 10 ** 6))
 
 
@@ -125,10 +128,23 @@ def test_strongest_positions_are_spaced_and_ordered():
     assert strongest_positions(values[:0], 3, 10) == []
 
 
+def test_excerpts_take_the_sign_or_else_the_larger_tail(runs):
+    """A cell resting at -0.1 that fires to +0.9 twice and dips to -0.5 once: with no sign, its strongest
+    positions are where it fires (|value| would list the dip before the rest); sign -1 lists the dip first."""
+    rec = newest(runs["planted"])
+    raw = np.full(rec.n_chars, -0.1, dtype=np.float32)
+    raw[[500, 1500]], raw[1000] = 0.9, -0.5
+    strongest = [pos for pos, _ in excerpts(rec, raw, "h", 3, 20, 12)]
+    assert strongest[:2] == [500, 1500] and 1000 not in strongest
+    (pos, page), *_ = excerpts(rec, raw, "h", 3, 20, 12, sign=-1, note=lambda p: f"<{p}>")
+    assert pos == 1000 and page.startswith('<span class="ex-at">#1000 -0.50 &lt;1000&gt;</span> ')
+    assert page.count('<span class="at">') == 1 and '<span class="at"><span class="ch v5" data-i="1000">' in page
+
+
 def test_span_parsing_and_browse_links(find):
     assert find.parse_span("100-250") == (100, 250)
     for bad in ("abc", "5", "1-2-3", "-5"):
-        with pytest.raises(ValueError, match="START-STOP"):
+        with pytest.raises(CellscopeError, match="START-STOP"):
             find.parse_span(bad)
     assert find.browse_href("tiny", "iter-000150", 1, 7, "h", ("concept", "quotes")) == \
         "/?run=tiny&checkpoint=iter-000150&layer=1&cell=7&kind=h&concept=quotes"

@@ -1,47 +1,35 @@
 """Browse: flip through the cells of one recording and see the text coloured by the chosen cell.
 
-Rendering follows research/dash-rendering.md. The server renders a text window's uncoloured spans once
-(viz.text_html) and assets/cellscope.js inserts them as HTML; a cell switch sends only that cell's colour
-levels for the window (one uint8 per character, base64) and the browser sets each span's class. The window's
-top-5 guesses and loss travel once with the window, for the hover box; exact values are sent only on hover.
-Flipping cells, paging and the URL are handled in the browser, so a switch costs one small request.
+The server renders a text window's uncoloured spans once (viz.text_html) and the browser inserts them as HTML
+(assets/browse.js, through the painter of assets/cellscope.js); a cell switch sends only that cell's colour
+levels for the window (one uint8 per character, base64) and the browser sets the class of each span whose
+level changed. The window's top-5 guesses and loss travel once with the window, for the hover box; exact
+values are sent only on hover. Flipping cells, paging and the URL are handled in the browser, so a switch costs
+one small request.
 """
-import functools
-
 import dash
-import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from model.recording import RecordingError
+from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import b64, choose_recording, int_param, notice, reason, window_bounds
+from viz.app.common import KIND_LABELS, b64, choose_recording, int_param, notice, window_bounds
+from viz.app.textview import concept_marks, hover_data
 from viz.colors import N_LEVELS, display_values, quantize, value_range
-from viz.export import ExportError, export_html
+from viz.excerpts import excerpts
 from viz.figures import histogram
-from viz.positions import strongest_positions
-from viz.text_html import GLYPHS, render_text
+from viz.standalone import export_html
+from viz.text_html import render_text
 
 dash.register_page(__name__, path="/", name="Browse", title="cellscope · browse", order=0)
 
 DEFAULT_SIZE = 5000
 SIZES = [1000, 2000, 5000, 10000, 20000, 50000, 100000]
-KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
 EXCERPTS, BEFORE, AFTER = 10, 16, 12  # strongest positions listed, and the context shown around each
 JUMP_CONTEXT = 200  # an excerpt click opens the window this many characters before the position
 # The text window is cut into blocks (ending at newlines, so lines stay whole) that the browser does not style,
 # lay out or paint while they are off screen (CSS content-visibility): a cell switch then costs what is visible.
 BLOCK = 1000
-
-
-
-
-
-
-
-
-
-
 
 
 def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=None, size=None, top5=None,
@@ -54,7 +42,7 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
     run, found, checkpoint = chosen
     try:
         rec = data.open_recording(run, checkpoint)
-    except RecordingError as e:
+    except CellscopeError as e:
         return notice(f"Cannot open the recording of {checkpoint}: {e}", "Record it again with:",
                       html.Pre(f"python -m model.record {data.run_dir(run)} --checkpoint {checkpoint}",
                                className="command"))
@@ -69,10 +57,6 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
     if concept is not None and concept not in concepts.CONCEPTS:
         problems.append(f"There is no concept {concept!r}; nothing is underlined.")
         concept = None
-
-    def labeled(label, control):
-        return html.Div([html.Span(label, className="label"), control], className="control")
-
     return html.Div(className="browse", children=[
         dcc.Store(id="b-run", data=run),
         dcc.Store(id="b-concept", data=concept),
@@ -81,55 +65,61 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
                                           "b-excerpts-data")],
         dcc.Download(id="b-download"),
         notice(*problems) if problems else None,
-        html.Div(className="controls", children=[
-            labeled("checkpoint", dcc.Dropdown(id="b-checkpoint", options=found, value=checkpoint, clearable=False)),
-            labeled("layer", dcc.Dropdown(id="b-layer", options=list(range(rec.layers)), value=layer,
-                                          clearable=False)),
-            labeled("cell", html.Span(className="stepper", children=[
-                html.Button("◀", id="b-prev", title="previous cell (k or ←)"),
-                dcc.Input(id="b-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell),
-                html.Button("▶", id="b-next", title="next cell (j or →)"),
-            ])),
-            labeled("kind", dcc.RadioItems(id="b-kind", options=[{"label": KIND_LABELS[k], "value": k}
-                                                                  for k in rec.kinds], value=kind, inline=True)),
-            html.Span(id="b-label", className="cell-label"),
-            html.A(id="b-span-link", className="span-link", hidden=True),
-        ]),
-        html.Div(className="controls", children=[
-            labeled("start", dcc.Input(id="b-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
-                                       value=start, debounce=True)),
-            html.Button("◀ page", id="b-page-prev"),
-            html.Button("page ▶", id="b-page-next"),
-            labeled("window", dcc.Dropdown(id="b-size", options=sorted({*SIZES, size}), value=size,
-                                           clearable=False)),
-            html.Span(id="b-where", className="where"),
-            dcc.RadioItems(id="b-view", options=[{"label": "text", "value": "text"},
-                                                 {"label": "text + top-5 guesses", "value": "top5"}],
-                           value="top5" if top5 == "1" else "text", inline=True),
-            html.Button("Export HTML", id="b-export", title="download this view as a standalone page"),
-        ]),
+        _cell_controls(rec, found, checkpoint, layer, cell, kind),
+        _window_controls(rec, start, size, top5 == "1"),
         *[html.Div(id=name) for name in ("b-window-msg", "b-values-msg", "b-export-msg")],
-        html.Div(className="main", children=[
-            html.Div(id="b-text", className="cs-text text-window"),
-            html.Aside(className="side", children=[
-                html.H3("Activations over the whole recording"),
-                dcc.Graph(id="b-hist", config={"displayModeBar": False}, className="hist"),
-                html.H3(f"Strongest {EXCERPTS} positions (click to show)"),
-                html.Div(id="b-excerpts", className="cs-text excerpts"),
-            ]),
-        ]),
+        _text_and_summary(),
     ])
 
 
-@functools.lru_cache(maxsize=8)
-def _concept_mask(text, concept):
-    return np.asarray(concepts.concept_values(concept, text)) > 0
+def _labeled(label, control):
+    return html.Div([html.Span(label, className="label"), control], className="control")
 
 
-def _runs_of(mask):
-    """[[a, b), ...] of the True stretches of a boolean array."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1).tolist()
+def _cell_controls(rec, found, checkpoint, layer, cell, kind):
+    """Which cell colours the text: checkpoint, layer, cell (with its stepper), kind."""
+    return html.Div(className="controls", children=[
+        _labeled("checkpoint", dcc.Dropdown(id="b-checkpoint", options=found, value=checkpoint, clearable=False)),
+        _labeled("layer", dcc.Dropdown(id="b-layer", options=list(range(rec.layers)), value=layer, clearable=False)),
+        _labeled("cell", html.Span(className="stepper", children=[
+            html.Button("◀", id="b-prev", title="previous cell (k or ←)"),
+            dcc.Input(id="b-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell),
+            html.Button("▶", id="b-next", title="next cell (j or →)"),
+        ])),
+        _labeled("kind", dcc.RadioItems(id="b-kind", options=[{"label": KIND_LABELS[k], "value": k}
+                                                              for k in rec.kinds], value=kind, inline=True)),
+        html.Span(id="b-label", className="cell-label"),
+        html.A(id="b-span-link", className="span-link", hidden=True),
+    ])
+
+
+def _window_controls(rec, start, size, top5):
+    """Which text is shown and how: start (with page buttons), window size, guess rows, export."""
+    return html.Div(className="controls", children=[
+        _labeled("start", dcc.Input(id="b-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+                                    value=start, debounce=True)),
+        html.Button("◀ page", id="b-page-prev"),
+        html.Button("page ▶", id="b-page-next"),
+        _labeled("window", dcc.Dropdown(id="b-size", options=sorted({*SIZES, size}), value=size, clearable=False)),
+        html.Span(id="b-where", className="where"),
+        dcc.RadioItems(id="b-view", options=[{"label": "text", "value": "text"},
+                                             {"label": "text + top-5 guesses", "value": "top5"}],
+                       value="top5" if top5 else "text", inline=True),
+        html.Button("Export HTML", id="b-export", title="download this view as a standalone page"),
+    ])
+
+
+def _text_and_summary():
+    """The text window, and beside it the cell's histogram and strongest positions."""
+    return html.Div(className="main", children=[
+        html.Div(id="b-text", className="cs-text text-window"),
+        html.Aside(className="side", children=[
+            html.H3("Activations over the whole recording"),
+            dcc.Graph(id="b-hist", config={"displayModeBar": False}, className="hist"),
+            html.H3(f"Strongest {EXCERPTS} positions (click to show)"),
+            html.Div(id="b-excerpts", className="cs-text excerpts"),
+        ]),
+    ])
 
 
 def _blocks(text, size=BLOCK):
@@ -150,30 +140,25 @@ def send_window(checkpoint, start, size, view, run, concept):
     """The window's uncoloured spans, once per (checkpoint, window), with its top-5 guesses and loss."""
     try:
         rec = data.open_recording(run, checkpoint)
-    except (RecordingError, KeyError) as e:
-        return no_update, "", notice(reason(e))
+    except CellscopeError as e:
+        return no_update, "", notice(str(e))
     start, stop = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
     chars, probs = rec.top5(start, stop)
     text, with_top5 = rec.window(start, stop), view == "top5"
     spans = "".join(
         '<div class="block">' + render_text(text[a:b], top5=(chars[a:b], probs[a:b]) if with_top5 else None,
                                             offset=start + a) + "</div>" for a, b in _blocks(text))
-    marks = _runs_of(_concept_mask(rec.text, concept)[start:stop]) if concept else []
-    window = {
-        "key": f"{run}|{checkpoint}|{start}|{stop}|{view}|{concept}", "start": start, "stop": stop,
-        "total": rec.n_chars, "html": spans, "marks": marks,
-        "guesses": ["".join(GLYPHS.get(g, g) for g in row) for row in chars],
-        "probs": b64(np.rint(np.nan_to_num(probs) * 255).astype(np.uint8)),
-        "loss": b64(rec.loss(start, stop).astype("<f4")),
-    }
+    window = {"key": f"{run}|{checkpoint}|{start}|{stop}|{view}|{concept}", "start": start, "stop": stop,
+              "total": rec.n_chars, "html": spans, "marks": concept_marks(rec.text, concept, start, stop),
+              **hover_data(chars, probs, rec.loss(start, stop))}
     return window, f"characters {start:,} to {stop:,} of {rec.n_chars:,}", None
 
 
-def _shown(rec, layer, cell, kind, start=0, stop=None):
-    """The cell's values as the views show them (c as tanh(c)); ValueError/IndexError/KeyError for a bad cell."""
+def _series(rec, layer, cell, kind, start=0, stop=None):
+    """The cell's raw values; a CellscopeError for a cell that is not there."""
     if layer is None or cell is None:
-        raise ValueError("choose a layer and type a cell number")
-    return display_values(rec.series(int(layer), int(cell), kind, start, stop), kind)
+        raise CellscopeError("choose a layer and type a cell number")
+    return rec.series(int(layer), int(cell), kind, start, stop)
 
 
 @callback(Output("b-values", "data"), Output("b-label", "children"), Output("b-values-msg", "children"),
@@ -184,9 +169,9 @@ def send_levels(checkpoint, layer, cell, kind, start, size, run):
     try:
         rec = data.open_recording(run, checkpoint)
         start, stop = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
-        shown = _shown(rec, layer, cell, kind, start, stop)
-    except (RecordingError, KeyError, IndexError, ValueError) as e:
-        return no_update, "", notice(reason(e))
+        shown = display_values(_series(rec, layer, cell, kind, start, stop), kind)
+    except CellscopeError as e:
+        return no_update, "", notice(str(e))
     lo, hi = value_range(kind)
     values = {"key": f"{checkpoint}|{layer}|{cell}|{kind}|{start}|{stop}", "start": start, "n": stop - start,
               "checkpoint": checkpoint, "layer": layer, "cell": cell, "kind": kind, "label": KIND_LABELS[kind],
@@ -201,8 +186,8 @@ def send_exact(req, run):
     try:
         rec = data.open_recording(run, req["checkpoint"])
         start, stop = window_bounds(req["start"], req["n"], rec.n_chars, DEFAULT_SIZE, SIZES[-1])
-        raw = rec.series(int(req["layer"]), int(req["cell"]), req["kind"], start, stop)
-    except (RecordingError, KeyError, IndexError, ValueError, TypeError):
+        raw = _series(rec, req["layer"], req["cell"], req["kind"], start, stop)
+    except CellscopeError:
         return no_update
     return {"key": req["key"], "values": b64(raw.astype("<f4"))}
 
@@ -216,19 +201,14 @@ def summarize_cell(_, checkpoint, layer, cell, kind, run):
     Asked for once the text on screen shows the cell (b-painted), so it never delays the recolouring."""
     try:
         rec = data.open_recording(run, checkpoint)
-        shown = _shown(rec, layer, cell, kind)
-    except (RecordingError, KeyError, IndexError, ValueError):
+        raw = _series(rec, layer, cell, kind)
+    except CellscopeError:
         return no_update, no_update
-    excerpts = []
-    raw = rec.series(layer, cell, kind)  # rank by the raw value: tanh(c) saturates and would tie at ±1
-    for pos in strongest_positions(np.abs(raw), EXCERPTS, BEFORE + AFTER):
-        a, b = max(0, pos - BEFORE), min(rec.n_chars, pos + AFTER)
-        spans = render_text(rec.window(a, b), quantize(shown[a:b], *value_range(kind)), offset=a)
-        excerpts.append(f'<div class="ex" data-pos="{pos}" data-start="{max(0, pos - JUMP_CONTEXT)}" '
-                        f'title="show position {pos} in the text window">'
-                        f'<span class="ex-at">#{pos} {shown[pos]:+.2f}</span> {spans}</div>')
+    strongest = "".join(f'<div class="ex" data-pos="{pos}" data-start="{max(0, pos - JUMP_CONTEXT)}" '
+                        f'title="show position {pos} in the text window">{spans}</div>'
+                        for pos, spans in excerpts(rec, raw, kind, EXCERPTS, BEFORE, AFTER))
     title = f"{KIND_LABELS[kind]} of cell {layer}:{cell}, {rec.n_chars:,} positions"
-    return histogram(shown, kind, title), "".join(excerpts)
+    return histogram(display_values(raw, kind), kind, title), strongest
 
 
 @callback(Output("b-download", "data"), Output("b-export-msg", "children"), Input("b-export", "n_clicks"),
@@ -238,27 +218,29 @@ def summarize_cell(_, checkpoint, layer, cell, kind, run):
 def export_view(_, run, checkpoint, layer, cell, kind, start, size, view):
     """The current view as a standalone page, made by the same renderer as the CLI's."""
     try:
+        if layer is None or cell is None:
+            raise CellscopeError("choose a layer and type a cell number")
         start, stop = window_bounds(start, size, data.open_recording(run, checkpoint).n_chars, DEFAULT_SIZE, SIZES[-1])
         page = export_html(data.run_dir(run), int(layer), int(cell), kind, start, stop, checkpoints=[checkpoint],
                            top5=view == "top5")
-    except (ExportError, RecordingError, KeyError, TypeError, ValueError) as e:
-        return no_update, notice(f"Export failed: {reason(e)}")
+    except CellscopeError as e:
+        return no_update, notice(f"Export failed: {e}")
     name = f"{run}-{checkpoint}-cell-{layer}-{cell}-{kind}.html"
     return {"content": page, "filename": name, "type": "text/html"}, None
 
 
-# The browser side (assets/cellscope.js): paint the window and recolour it, step cells and pages, keep the
-# URL in step with the view, show the excerpts, keep the exact values for the hover box.
-clientside_callback(ClientsideFunction("cellscope", "paint"), Input("b-window", "data"), Input("b-values", "data"))
+# The browser side: assets/browse.js paints and hovers the window, keeps the URL in step with the view and keeps
+# the exact values for the hover box; the steppers and the excerpts' insertion are assets/cellscope.js's.
+clientside_callback(ClientsideFunction("browse", "paint"), Input("b-window", "data"), Input("b-values", "data"))
 clientside_callback(ClientsideFunction("cellscope", "stepCell"), Output("b-layer", "value"), Output("b-cell", "value"),
                     Input("b-prev", "n_clicks"), Input("b-next", "n_clicks"), State("b-layer", "value"),
                     State("b-cell", "value"), State("b-shape", "data"), prevent_initial_call=True)
 clientside_callback(ClientsideFunction("cellscope", "stepPage"), Output("b-start", "value"),
                     Input("b-page-prev", "n_clicks"), Input("b-page-next", "n_clicks"), State("b-start", "value"),
-                    State("b-size", "value"), State("b-window", "data"), prevent_initial_call=True)
-clientside_callback(ClientsideFunction("cellscope", "syncUrl"),
+                    State("b-size", "value"), State("b-start", "max"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction("browse", "syncUrl"),
                     Input("b-checkpoint", "value"), Input("b-layer", "value"), Input("b-cell", "value"),
                     Input("b-kind", "value"), Input("b-start", "value"), Input("b-size", "value"),
                     Input("b-view", "value"), State("b-run", "data"), State("b-concept", "data"))
-clientside_callback(ClientsideFunction("cellscope", "showExcerpts"), Input("b-excerpts-data", "data"))
-clientside_callback(ClientsideFunction("cellscope", "keepExact"), Input("b-exact", "data"))
+clientside_callback(ClientsideFunction("cellscope", "showHtml"), Input("b-excerpts-data", "data"))
+clientside_callback(ClientsideFunction("browse", "keepExact"), Input("b-exact", "data"))

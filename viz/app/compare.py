@@ -2,10 +2,11 @@
 
 Within a run a cell keeps its index through training, so cell 1:17 at iteration 100 and at 2,000 is the same
 unit. The same text window is shown once per checkpoint, stacked, each row coloured by the cell at that
-iteration. Rendering follows research/dash-rendering.md and Browse's protocol: the rows' uncoloured spans
-(viz.text_html) travel once per window, identical texts once, and the browser inserts them; a cell switch
-sends only one base64 colour level per character per row and the browser sets each span's class.
-Around the rows: the top-5 guesses at a chosen position at each checkpoint, a concept's score against
+iteration, as Browse colours its window: the rows' uncoloured spans (viz.text_html) travel once per window,
+identical texts once, and the browser inserts them (assets/compare.js); a cell switch sends only one base64
+colour level per character per row and the painter of assets/cellscope.js restyles the spans that changed.
+The chosen concept is underlined in every row, and hovering a character shows Browse's hover box.
+Around the rows: the top-5 guesses at a chosen position at each checkpoint, the concept's score against
 iteration, the loss curve, the samples written at each checkpoint and, with two runs served, the cell of the
 other run that moves most like this one (viz.matching).
 """
@@ -17,14 +18,16 @@ import dash
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
-from model.recording import RecordingError, iteration_of
+from model.errors import CellscopeError
+from model.rundir import iteration_of
 from viz import concepts
 from viz.app import data
-from viz.app.common import b64, choose_recording, int_param, notice, reason, window_bounds
-from viz.colors import display_values, prob_shade, quantize, value_range
+from viz.app.common import KIND_LABELS, b64, choose_recording, int_param, notice, window_bounds
+from viz.app.textview import concept_marks, hover_data
+from viz.colors import N_LEVELS, display_values, prob_shade, quantize, value_range
 from viz.figures import loss_curve, score_vs_iteration
 from viz.matching import match_cells
-from viz.ranking import score_cells
+from viz.ranking import rank_recording
 from viz.text_html import GLYPHS, render_text
 
 dash.register_page(__name__, path="/compare", name="Compare", title="cellscope · compare", order=2)
@@ -32,20 +35,9 @@ dash.register_page(__name__, path="/compare", name="Compare", title="cellscope �
 DEFAULT_SIZE = 2000
 SIZES = [500, 1000, 2000, 5000, 10000]
 DEFAULT_CONCEPT = "quotes"
-KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
 CONTEXT = 40  # characters of text shown before the position whose guesses are tabled
 LINES_PER_CHUNK = 4
 PAD = {"padding": "0.15em 0.6em", "textAlign": "left"}
-
-
-
-
-
-
-
-
-
-
 
 
 def shown_checkpoints(run, chosen):
@@ -73,17 +65,6 @@ def window_key(run, checkpoints, start, size):
     return f"{run}|{','.join(checkpoints)}|{int(start or 0)}|{int(size or DEFAULT_SIZE)}"
 
 
-def val_loss(run, rec):
-    """Validation loss at the recording's checkpoint: from its meta, else from log.csv's checkpoint row."""
-    value = rec.meta.get("val_loss")
-    if value is None:
-        log = data.read_log(run)
-        if {"iteration", "val_loss"} <= set(log.columns):
-            rows = log[(log["iteration"] == rec.iteration) & log["val_loss"].notna()]
-            value = rows["val_loss"].iloc[-1] if len(rows) else None
-    return None if value is None else float(value)
-
-
 def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, concept=None, pos=None,
            checkpoints=None, **_other_pages_params):
     """The page for the URL's view; a bad parameter is explained and replaced by its default."""
@@ -94,7 +75,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
     run, found, _ = chosen
     try:
         rec = data.open_recording(run)
-    except RecordingError as e:
+    except CellscopeError as e:
         return notice(f"Cannot open the newest recording of {run}: {e}")
     chosen = found
     if checkpoints:
@@ -109,92 +90,108 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
     size = int_param("size", size, DEFAULT_SIZE, 1, SIZES[-1], problems)
     pos = int_param("pos", pos, None, 0, max(rec.n_chars - 1, 0), problems)
     if kind is not None and kind not in rec.kinds:
-        problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); showing c.")
+        problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); "
+                        f"showing {rec.kinds[0]}.")
     kind = kind if kind in rec.kinds else rec.kinds[0]
     if concept is not None and concept not in concepts.CONCEPTS:
         problems.append(f"There is no concept {concept!r}; showing {DEFAULT_CONCEPT}.")
     concept = concept if concept in concepts.CONCEPTS else DEFAULT_CONCEPT
-
-    def labeled(label, control):
-        return html.Label([html.Span(label, className="label"), control], className="control")
-
-    other_runs = [n for n in data.runs() if n != run]
-    if other_runs:
-        match_panel = html.Div([
-            html.Div(className="controls", children=[
-                labeled("run B", dcc.Dropdown(id="cmp-match-run", options=other_runs, value=other_runs[0],
-                                              clearable=False)),
-                labeled("checkpoint B", dcc.Dropdown(id="cmp-match-checkpoint", clearable=False)),
-            ]),
-            dcc.Loading(html.Div(id="cmp-match-result"), delay_show=400),
-        ])
-    else:
-        match_panel = html.P("Serve a second run (python app.py runs/A runs/B) to find its cell that moves most "
-                             "like this one over the same text.", className="where")
-
-    section = {"margin": "1.2em 0 0.3em", "fontSize": "1em"}
     return html.Div(className="compare", children=[
         dcc.Store(id="cmp-run", data=run),
         dcc.Store(id="cmp-all", data=found),
         dcc.Store(id="cmp-shape", data={"layers": rec.layers, "cells": rec.cells}),
-        *[dcc.Store(id=name) for name in ("cmp-window", "cmp-levels", "cmp-painted")],
+        *[dcc.Store(id=name) for name in ("cmp-window", "cmp-levels", "cmp-marks", "cmp-painted", "cmp-hover-req",
+                                          "cmp-hover")],
         notice(*problems) if problems else None,
         html.Div(className="controls", children=[
-            labeled("checkpoints", dcc.Dropdown(id="cmp-checkpoints", options=found, value=chosen, multi=True,
-                                                clearable=False, style={"minWidth": "24em"})),
+            _labeled("checkpoints", dcc.Dropdown(id="cmp-checkpoints", options=found, value=chosen, multi=True,
+                                                 clearable=False, style={"minWidth": "24em"})),
         ]),
-        html.Div(className="controls", children=[
-            labeled("layer", dcc.Dropdown(id="cmp-layer", options=list(range(rec.layers)), value=layer,
-                                          clearable=False)),
-            labeled("cell", html.Span(className="stepper", children=[
-                html.Button("◀", id="cmp-prev", title="previous cell"),
-                dcc.Input(id="cmp-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell,
-                          style={"width": "7em"}),
-                html.Button("▶", id="cmp-next", title="next cell"),
-            ])),
-            labeled("kind", dcc.RadioItems(id="cmp-kind", options=[{"label": KIND_LABELS[k], "value": k}
-                                                                    for k in rec.kinds], value=kind, inline=True)),
-            html.Span(id="cmp-label", className="cell-label"),
-        ]),
-        html.Div(className="controls", children=[
-            labeled("start", dcc.Input(id="cmp-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
-                                       value=start, debounce=True, style={"width": "8em"})),
-            html.Button("◀ page", id="cmp-page-prev"),
-            html.Button("page ▶", id="cmp-page-next"),
-            labeled("window", dcc.Dropdown(id="cmp-size", options=sorted({*SIZES, size}), value=size,
-                                           clearable=False)),
-            html.Span(id="cmp-where", className="where"),
-        ]),
+        _cell_controls(rec, layer, cell, kind),
+        _window_controls(rec, start, size),
         html.Div(id="cmp-window-msg"),
         html.Div(id="cmp-levels-msg"),
         html.Div(id="cmp-rows", className="cmp-rows"),
-        html.P("Rows scroll together. Click a character to see each checkpoint's guesses for the next one.",
-               className="where"),
-        html.Div(style={"display": "grid", "gridTemplateColumns": "minmax(0, 1fr) minmax(0, 1fr)", "gap": "1.2em"},
-                 children=[
-            html.Div([
-                html.H3("Top-5 guesses for the next character", style=section),
-                labeled("position", dcc.Input(id="cmp-pos", type="number", min=0, max=max(rec.n_chars - 1, 0),
-                                              step=1, value=pos, debounce=True,
-                                              style={"width": "8em"})),
-                html.Div(id="cmp-guesses"),
-            ]),
-            html.Div([
-                html.H3("Concept score against iteration", style=section),
-                labeled("concept", dcc.Dropdown(id="cmp-concept", value=concept, clearable=False,
-                                                options=[{"label": c.id, "value": c.id, "title": c.description}
-                                                         for c in concepts.CONCEPTS.values()])),
-                html.Div(id="cmp-score-msg"),
-                dcc.Loading(dcc.Graph(id="cmp-score", config={"displayModeBar": False}), delay_show=400),
-            ]),
-            html.Div([
-                html.H3("Loss", style=section),
-                dcc.Graph(id="cmp-loss", config={"displayModeBar": False}),
-            ]),
-            html.Div([html.H3("Match this cell in another run", style=section), match_panel]),
+        html.P("Rows scroll together; the concept chosen below is underlined in every row (a yes/no one). Click a "
+               "character to see each checkpoint's guesses for the next one.", className="where"),
+        html.Div(className="cmp-panels", children=[
+            _guesses_panel(rec, pos),
+            _concept_panel(concept),
+            html.Div([html.H3("Loss", className="section"),
+                      dcc.Graph(id="cmp-loss", config={"displayModeBar": False})]),
+            html.Div([html.H3("Match this cell in another run", className="section"), _match_panel(run)]),
         ]),
-        html.H3("Samples written at each checkpoint", style=section),
-        html.Div(id="cmp-samples", style={"display": "flex", "gap": "1em", "overflowX": "auto"}),
+        html.H3("Samples written at each checkpoint", className="section"),
+        html.Div(id="cmp-samples", className="cmp-samples"),
+    ])
+
+
+def _labeled(label, control):
+    return html.Div([html.Span(label, className="label"), control], className="control")
+
+
+def _cell_controls(rec, layer, cell, kind):
+    """Which cell colours the rows: layer, cell (with its stepper), kind."""
+    return html.Div(className="controls", children=[
+        _labeled("layer", dcc.Dropdown(id="cmp-layer", options=list(range(rec.layers)), value=layer,
+                                       clearable=False)),
+        _labeled("cell", html.Span(className="stepper", children=[
+            html.Button("◀", id="cmp-prev", title="previous cell"),
+            dcc.Input(id="cmp-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell,
+                      style={"width": "7em"}),
+            html.Button("▶", id="cmp-next", title="next cell"),
+        ])),
+        _labeled("kind", dcc.RadioItems(id="cmp-kind", options=[{"label": KIND_LABELS[k], "value": k}
+                                                                for k in rec.kinds], value=kind, inline=True)),
+        html.Span(id="cmp-label", className="cell-label"),
+    ])
+
+
+def _window_controls(rec, start, size):
+    """Which text the rows show: start (with page buttons) and window size."""
+    return html.Div(className="controls", children=[
+        _labeled("start", dcc.Input(id="cmp-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+                                    value=start, debounce=True, style={"width": "8em"})),
+        html.Button("◀ page", id="cmp-page-prev"),
+        html.Button("page ▶", id="cmp-page-next"),
+        _labeled("window", dcc.Dropdown(id="cmp-size", options=sorted({*SIZES, size}), value=size, clearable=False)),
+        html.Span(id="cmp-where", className="where"),
+    ])
+
+
+def _guesses_panel(rec, pos):
+    return html.Div([
+        html.H3("Top-5 guesses for the next character", className="section"),
+        _labeled("position", dcc.Input(id="cmp-pos", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+                                       value=pos, debounce=True, style={"width": "8em"})),
+        html.Div(id="cmp-guesses"),
+    ])
+
+
+def _concept_panel(concept):
+    return html.Div([
+        html.H3("Concept score against iteration", className="section"),
+        _labeled("concept", dcc.Dropdown(id="cmp-concept", value=concept, clearable=False,
+                                         options=[{"label": c.id, "value": c.id, "title": c.description}
+                                                  for c in concepts.CONCEPTS.values()])),
+        html.Div(id="cmp-score-msg"),
+        dcc.Loading(dcc.Graph(id="cmp-score", config={"displayModeBar": False}), delay_show=400),
+    ])
+
+
+def _match_panel(run):
+    """Run B and its checkpoint to match this cell in, or how to serve a second run."""
+    other_runs = [n for n in data.runs() if n != run]
+    if not other_runs:
+        return html.P("Serve a second run (python app.py runs/A runs/B) to find its cell that moves most like this "
+                      "one over the same text.", className="where")
+    return html.Div([
+        html.Div(className="controls", children=[
+            _labeled("run B", dcc.Dropdown(id="cmp-match-run", options=other_runs, value=other_runs[0],
+                                           clearable=False)),
+            _labeled("checkpoint B", dcc.Dropdown(id="cmp-match-checkpoint", clearable=False)),
+        ]),
+        dcc.Loading(html.Div(id="cmp-match-result"), delay_show=400),
     ])
 
 
@@ -211,18 +208,17 @@ def send_window(checkpoints, start, size, run):
         for checkpoint in checkpoints:
             rec = data.open_recording(run, checkpoint)
             a, b = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
-            loss = val_loss(run, rec)
+            loss = data.val_loss(run, rec)
             name = escape(checkpoint) if rec.iteration is None else f"iter {rec.iteration:,}"
             head = f"<b>{name}</b><br>val loss {'–' if loss is None else f'{loss:.3f}'}"
             window = rec.window(a, b)
             if (a, window) not in texts:
                 texts[(a, window)] = len(texts)
             rows.append({"checkpoint": checkpoint, "head": head, "text": texts[(a, window)]})
-    except (RecordingError, KeyError) as e:
-        return no_update, "", notice(reason(e))
+    except CellscopeError as e:
+        return no_update, "", notice(str(e))
     html_once = [in_chunks(render_text(window, offset=a)) for a, window in texts]
     win = {"key": window_key(run, checkpoints, start, size), "rows": rows, "html": html_once}
-    a, b = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
     return win, f"characters {a:,} to {b:,} of {rec.n_chars:,}, {len(rows)} checkpoints", None
 
 
@@ -235,18 +231,54 @@ def send_levels(checkpoints, layer, cell, kind, start, size, run):
     checkpoints = shown_checkpoints(run, checkpoints)
     if not checkpoints or layer is None or cell is None:
         return no_update, "", None
+    lo, hi = value_range(kind)
     levels = []
     try:
         for checkpoint in checkpoints:
             rec = data.open_recording(run, checkpoint)
             a, b = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
-            shown = display_values(rec.series(int(layer), int(cell), kind, a, b), kind)
-            levels.append(b64(quantize(shown, *value_range(kind))))
-    except (RecordingError, KeyError, IndexError, ValueError) as e:
-        return no_update, "", notice(reason(e))
+            levels.append(b64(quantize(display_values(rec.series(int(layer), int(cell), kind, a, b), kind), lo, hi)))
+    except CellscopeError as e:
+        return no_update, "", notice(str(e))
     key = window_key(run, checkpoints, start, size)
-    return ({"window": key, "key": f"{key}|{layer}|{cell}|{kind}", "levels": levels},
-            f"layer {layer} · cell {cell} · {KIND_LABELS.get(kind, kind)}", None)
+    return ({"window": key, "key": f"{key}|{layer}|{cell}|{kind}", "layer": layer, "cell": cell, "kind": kind,
+             "label": KIND_LABELS[kind], "lo": lo, "step": (hi - lo) / N_LEVELS, "levels": levels},
+            f"layer {layer} · cell {cell} · {KIND_LABELS[kind]}", None)
+
+
+@callback(Output("cmp-marks", "data"), Input("cmp-checkpoints", "value"), Input("cmp-start", "value"),
+          Input("cmp-size", "value"), Input("cmp-concept", "value"), State("cmp-run", "data"))
+def send_marks(checkpoints, start, size, concept, run):
+    """The concept's stretches in every row, to underline."""
+    checkpoints = shown_checkpoints(run, checkpoints)
+    rows = []
+    try:
+        for checkpoint in checkpoints:
+            rec = data.open_recording(run, checkpoint)
+            rows.append(concept_marks(rec.text, concept, *window_bounds(start, size, rec.n_chars, DEFAULT_SIZE,
+                                                                        SIZES[-1])))
+    except CellscopeError:
+        return no_update
+    key = window_key(run, checkpoints, start, size)
+    return {"window": key, "key": f"{key}|{concept}", "rows": rows}
+
+
+@callback(Output("cmp-hover", "data"), Input("cmp-hover-req", "data"), State("cmp-run", "data"),
+          prevent_initial_call=True)
+def send_hover(req, run):
+    """One row's hover data, asked for on its first hover after a cell switch: the cell's raw values, and the
+    row's guesses and loss when the browser has none for this window yet."""
+    try:
+        rec = data.open_recording(run, req["checkpoint"])
+        a, b = window_bounds(req["start"], req["stop"] - req["start"], rec.n_chars, DEFAULT_SIZE, SIZES[-1])
+        raw = rec.series(int(req["layer"]), int(req["cell"]), req["kind"], a, b)
+    except CellscopeError:
+        return no_update
+    hover = {"window": req["window"], "key": req["key"], "row": req["row"], "values": b64(raw.astype("<f4"))}
+    if req["guesses"]:
+        chars, probs = rec.top5(a, b)
+        hover.update(hover_data(chars, probs, rec.loss(a, b)))
+    return hover
 
 
 def _glyph(ch):
@@ -265,8 +297,8 @@ def guesses_table(checkpoints, pos, start, run):
     for checkpoint in checkpoints:
         try:
             rec = data.open_recording(run, checkpoint)
-        except (RecordingError, KeyError) as e:
-            return notice(reason(e))
+        except CellscopeError as e:
+            return notice(str(e))
         if not 0 <= pos < rec.n_chars:
             return notice(f"position {pos} is outside the recorded text ({rec.n_chars:,} characters)")
         (chars,), (probs,) = rec.top5(pos, pos + 1)
@@ -294,7 +326,7 @@ def guesses_table(checkpoints, pos, start, run):
 def concept_scores(rec, concept, kind):
     """Every cell of one kind scored against a concept, once per (recording, concept, kind): scoring all cells
     of a long recording takes seconds, and the chart asks for it on every cell switch."""
-    return score_cells(rec, concepts.concept_values(concept, rec.text), kinds=(kind,))
+    return rank_recording(rec, concept_id=concept, kinds=(kind,))
 
 
 # The charts and the match follow the rows: they fire once the new colours are painted (cmp-painted), so a cell
@@ -312,8 +344,8 @@ def score_chart(_painted, concept, checkpoints, layer, cell, kind, run):
         try:
             rec = data.open_recording(run, checkpoint)
             scores = concept_scores(rec, concept, kind)
-        except (RecordingError, KeyError, ValueError) as e:
-            problems.append(f"{checkpoint}: {reason(e)}")
+        except CellscopeError as e:
+            problems.append(f"{checkpoint}: {e}")
             continue
         best = scores.iloc[0]
         mine = scores[(scores["layer"] == int(layer)) & (scores["cell"] == int(cell))].iloc[0]
@@ -321,7 +353,7 @@ def score_chart(_painted, concept, checkpoints, layer, cell, kind, run):
         points.append({"iteration": rec.iteration, "best": best["score"],
                        "best_cell": f"{best['layer']}:{best['cell']}",
                        "best_sign": best["sign"], "cell": mine["score"], "cell_sign": mine["sign"]})
-    figure = score_vs_iteration(points, concept, f"{layer}:{cell} {KIND_LABELS.get(kind, kind)}", metric)
+    figure = score_vs_iteration(points, concept, f"{layer}:{cell} {KIND_LABELS[kind]}", metric)
     return figure, notice(*problems) if problems else None
 
 
@@ -337,11 +369,7 @@ def show_samples(checkpoints, run):
     shown = [c for c in shown_checkpoints(run, checkpoints) if c in written]
     if not shown:
         return html.P("No samples were written for these checkpoints.", className="where")
-    return [html.Div([html.B(f"iter {iteration_of(c):,}"),
-                      html.Pre(written[c], style={"whiteSpace": "pre-wrap", "width": "24em", "maxHeight": "18em",
-                                                  "overflowY": "auto", "background": "#f7f7f7", "padding": "0.4em",
-                                                  "margin": "0.3em 0", "fontSize": "12px"})],
-                     className="cmp-sample")
+    return [html.Div([html.B(f"iter {iteration_of(c):,}"), html.Pre(written[c])], className="cmp-sample")
             for c in shown]
 
 
@@ -365,8 +393,8 @@ def match_cell(checkpoint_b, _painted, checkpoints, layer, cell, kind, run_b, ru
     try:
         rec_a, rec_b = data.open_recording(run, checkpoints[-1]), data.open_recording(run_b, checkpoint_b)
         best = match_cells(rec_a, rec_b, kind=kind, cells=[(int(layer), int(cell))]).iloc[0]
-    except (RecordingError, KeyError, ValueError, IndexError) as e:
-        return notice(reason(e))
+    except CellscopeError as e:
+        return notice(str(e))
     lb, cb = int(best["layer_b"]), int(best["cell_b"])
     link = "/?" + urlencode({"run": run_b, "checkpoint": checkpoint_b, "layer": lb, "cell": cb, "kind": kind})
     return html.P([f"Cell {layer}:{cell} of {run} at {checkpoints[-1]} moves most like cell ",
@@ -375,33 +403,22 @@ def match_cell(checkpoint_b, _painted, checkpoints, layer, cell, kind, run_b, ru
                    + (" (mirrored: high where this one is low)" if best["corr"] < 0 else "")])
 
 
-# The browser side (assets/compare.js). Same protocol as Browse (assets/cellscope.js): the rows are built once per
-# window as HTML (the heads are escaped on the server, the text by viz.text_html), a cell switch sets the class of
-# every .ch span from the levels. #cmp-rows gets data-window and data-painted (the keys painted), which the tests
-# and the benchmark wait on.
-clientside_callback(
-    ClientsideFunction("compare", "paintRows"),
-    Output("cmp-painted", "data"), Input("cmp-window", "data"), Input("cmp-levels", "data"))
-
-# Outline the character whose guesses are tabled, in every row (style, so recolouring keeps it).
-clientside_callback(
-    ClientsideFunction("compare", "outline"),
-    Input("cmp-pos", "value"), Input("cmp-painted", "data"))
-
-clientside_callback(
-    ClientsideFunction("cellscope", "stepCell"),
-    Output("cmp-layer", "value"), Output("cmp-cell", "value"), Input("cmp-prev", "n_clicks"),
-    Input("cmp-next", "n_clicks"), State("cmp-layer", "value"), State("cmp-cell", "value"), State("cmp-shape", "data"),
-    prevent_initial_call=True)
-
-clientside_callback(
-    ClientsideFunction("compare", "stepPage"),
-    Output("cmp-start", "value"), Input("cmp-page-prev", "n_clicks"), Input("cmp-page-next", "n_clicks"),
-    State("cmp-start", "value"), State("cmp-size", "value"), prevent_initial_call=True)
-
-# Keep the address bar a link to this view without a reload.
-clientside_callback(
-    ClientsideFunction("compare", "syncUrl"),
-    Input("cmp-checkpoints", "value"), Input("cmp-layer", "value"), Input("cmp-cell", "value"),
-    Input("cmp-kind", "value"), Input("cmp-start", "value"), Input("cmp-size", "value"),
-    Input("cmp-concept", "value"), Input("cmp-pos", "value"), State("cmp-run", "data"), State("cmp-all", "data"))
+# The browser side: assets/compare.js builds the rows once per window and paints, underlines, outlines and
+# hovers them through assets/cellscope.js; the steppers are cellscope.js's, shared with Browse.
+clientside_callback(ClientsideFunction("compare", "paintRows"),
+                    Input("cmp-window", "data"), Input("cmp-levels", "data"), Input("cmp-marks", "data"))
+clientside_callback(ClientsideFunction("compare", "outline"), Input("cmp-pos", "value"), Input("cmp-painted", "data"))
+clientside_callback(ClientsideFunction("compare", "keepHover"), Input("cmp-hover", "data"))
+clientside_callback(ClientsideFunction("cellscope", "stepCell"),
+                    Output("cmp-layer", "value"), Output("cmp-cell", "value"), Input("cmp-prev", "n_clicks"),
+                    Input("cmp-next", "n_clicks"), State("cmp-layer", "value"), State("cmp-cell", "value"),
+                    State("cmp-shape", "data"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction("cellscope", "stepPage"),
+                    Output("cmp-start", "value"), Input("cmp-page-prev", "n_clicks"),
+                    Input("cmp-page-next", "n_clicks"), State("cmp-start", "value"), State("cmp-size", "value"),
+                    State("cmp-start", "max"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction("compare", "syncUrl"),
+                    Input("cmp-checkpoints", "value"), Input("cmp-layer", "value"), Input("cmp-cell", "value"),
+                    Input("cmp-kind", "value"), Input("cmp-start", "value"), Input("cmp-size", "value"),
+                    Input("cmp-concept", "value"), Input("cmp-pos", "value"), State("cmp-run", "data"),
+                    State("cmp-all", "data"))

@@ -17,23 +17,20 @@ import dash
 import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
-from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from model.recording import RecordingError
+from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import choose_recording, notice, reason
-from viz.colors import display_values, quantize, value_range
+from viz.app.common import KIND_LABELS, choose_recording, notice
+from viz.excerpts import excerpts
 from viz.figures import concept_overview, gate_saturation
-from viz.positions import strongest_positions
-from viz.rank import concept_target, rank_recording
-from viz.text_html import render_text
+from viz.ranking import concept_target, rank_recording
 
 dash.register_page(__name__, path="/find", name="Find", title="cellscope · find", order=1)
 
 DEFAULT_CONCEPT = "quotes"
 KINDS = ("c", "h")
-KIND_LABELS = {"c": "tanh(c)", "h": "h"}
 MAX_ROWS = 1000  # rows sent to the table: the best cells are what one looks for, and the browser stays quick
 EXCERPTS, BEFORE, AFTER = 8, 20, 12  # strongest positions listed, and the context shown around each
 JUMP_CONTEXT = 200  # Browse opens this many characters before the position (or span) it is sent to
@@ -53,20 +50,16 @@ COLUMNS = [
 ]
 
 
-
-
-
-
 # ---------------------------------------------------------------------------------------------------------
 # pure helpers (the tests call them directly)
 
 
 def parse_span(raw):
-    """'START-STOP' (from the URL) -> (start, stop); ValueError with a readable message otherwise."""
+    """'START-STOP' (from the URL) -> (start, stop); a CellscopeError with a readable message otherwise."""
     try:
         start, stop = (int(part) for part in str(raw).split("-"))
     except ValueError:
-        raise ValueError(f"span={raw!r} should be START-STOP, e.g. span=100-250") from None
+        raise CellscopeError(f"span={raw!r} should be START-STOP, e.g. span=100-250") from None
     return start, stop
 
 
@@ -91,7 +84,8 @@ def target_kwargs(target):
 
 @functools.lru_cache(maxsize=128)
 def ranked(rec, target):
-    """Every cell of rec scored against target, best first, once per (recording, target): bad target, ValueError.
+    """Every cell of rec scored against target, best first, once per (recording, target); a target that
+    cannot be scored raises a CellscopeError.
     The recording is part of the key, and data.open_recording gives a new one when a checkpoint is re-recorded."""
     return rank_recording(rec, kinds=kinds_of(rec), **target_kwargs(target))
 
@@ -147,7 +141,7 @@ def overview(rec):
     for concept_id in concepts.CONCEPTS:
         try:
             best = best_per_layer(ranked(rec, ("concept", concept_id)))
-        except ValueError as e:
+        except CellscopeError as e:
             left_out[concept_id] = str(e)
             continue
         parts.append(best.assign(concept=concept_id, strength=strength(best["score"], best["metric"])))
@@ -158,24 +152,19 @@ def overview(rec):
 
 def excerpts_html(rec, run, row, target):
     """The row's cell at its strongest positions (its highest values, or lowest for a sign -1 detector), each
-    a short coloured excerpt (escaped by viz.text_html) that links to the position in Browse."""
-    layer, cell, kind, sign = row["layer"], row["cell"], row["kind"], row["sign"]
-    raw = rec.series(layer, cell, kind)  # ordered by raw values: tanh(c) ties wherever c saturates
+    a short coloured excerpt (viz.excerpts) that links to the position in Browse."""
+    layer, cell, kind = row["layer"], row["cell"], row["kind"]
     truth = target_values(rec, tuple(target))
-    parts = []
-    for pos in strongest_positions(sign * raw, EXCERPTS, BEFORE + AFTER):
-        a, b = max(0, pos - BEFORE), min(rec.n_chars, pos + AFTER)
-        shown = display_values(raw[a:b], kind)
-        levels = quantize(shown, *value_range(kind))
-        spans = (render_text(rec.window(a, pos), levels[:pos - a], offset=a)
-                 + '<span class="at">' + render_text(rec.window(pos, pos + 1), levels[pos - a:pos - a + 1], offset=pos)
-                 + "</span>" + render_text(rec.window(pos + 1, b), levels[pos - a + 1:], offset=pos + 1))
-        where = ("inside" if truth[pos] else "outside") if truth.dtype == bool else f"= {truth[pos]:g}"
-        href = browse_href(run, rec.checkpoint, layer, cell, kind, target, start=max(0, pos - JUMP_CONTEXT))
-        parts.append(f'<a class="ex" href="{escape(href)}" data-pos="{pos}" title="open position {pos} in Browse" '
-                     f'style="display:block;color:inherit;text-decoration:none">'
-                     f'<span class="ex-at">#{pos} {shown[pos - a]:+.2f} {where}</span> {spans}</a>')
-    return "".join(parts)
+
+    def where(pos):
+        return ("inside" if truth[pos] else "outside") if truth.dtype == bool else f"= {truth[pos]:g}"
+
+    def href(pos):
+        return escape(browse_href(run, rec.checkpoint, layer, cell, kind, target, start=max(0, pos - JUMP_CONTEXT)))
+
+    found = excerpts(rec, rec.series(layer, cell, kind), kind, EXCERPTS, BEFORE, AFTER, sign=row["sign"], note=where)
+    return "".join(f'<a class="ex" href="{href(pos)}" data-pos="{pos}" title="open position {pos} in Browse">'
+                   f"{spans}</a>" for pos, spans in found)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -196,37 +185,51 @@ def layout(run=None, checkpoint=None, concept=None, regex=None, span=None, **_ot
     if span is not None:
         try:
             start, stop = parse_span(span)
-        except ValueError as e:
+        except CellscopeError as e:
             problems.append(f"{e}; showing a concept instead.")
             span = None
     mode = "regex" if regex is not None else "span" if span is not None else "concept"
-
-    def labeled(label, control):
-        return html.Div([html.Span(label, className="label"), control], className="control")
-
-    section = {"margin": "1.2em 0 0.3em", "fontSize": "1em"}
     return html.Div(className="find", children=[
         dcc.Store(id="f-run", data=run),
         dcc.Store(id="f-target"),
         dcc.Store(id="f-excerpts-data"),
         dcc.Location(id="f-nav", refresh="callback-nav"),
         notice(*problems) if problems else None,
+        *_target_controls(found, checkpoint, mode, concept, regex, start, stop),
+        html.Div(id="f-msg"),
+        html.P(id="f-summary", className="where"),
+        html.P("Click a row to open its cell in Browse; click “show” to list its strongest positions here. "
+               "Sign +1: the cell is high inside the concept (rises with it); −1: low inside (falls with it). "
+               "Means are of the raw values (c, not tanh(c)).",
+               className="where"),
+        _table_and_excerpts(),
+        *_overview_and_gates(),
+    ])
+
+
+def _labeled(label, control):
+    return html.Div([html.Span(label, className="label"), control], className="control")
+
+
+def _target_controls(found, checkpoint, mode, concept, regex, start, stop):
+    """The checkpoint, and what to rank the cells against: a concept, a regex or a span."""
+    return [
         html.Div(className="controls", children=[
-            labeled("checkpoint", dcc.Dropdown(id="f-checkpoint", options=found, value=checkpoint, clearable=False,
-                                               style={"minWidth": "11em"})),
-            labeled("find cells that track", dcc.RadioItems(
+            _labeled("checkpoint", dcc.Dropdown(id="f-checkpoint", options=found, value=checkpoint, clearable=False,
+                                                style={"minWidth": "11em"})),
+            _labeled("find cells that track", dcc.RadioItems(
                 id="f-mode", value=mode, inline=True,
                 options=[{"label": "a concept", "value": "concept"}, {"label": "a regex", "value": "regex"},
                          {"label": "a span", "value": "span"}])),
         ]),
         html.Div(className="controls", children=[
-            labeled("concept", dcc.Dropdown(
+            _labeled("concept", dcc.Dropdown(
                 id="f-concept", value=concept or DEFAULT_CONCEPT, clearable=False, style={"minWidth": "34em"},
                 options=[{"label": f"{c.id}: {c.description}", "value": c.id, "search": c.id}
                          for c in concepts.CONCEPTS.values()])),
-            labeled("regex", dcc.Input(id="f-regex", type="text", value=regex or "", debounce=True,
-                                       placeholder=r"e.g. \d+ or Prince \w+", style={"width": "14em"})),
-            labeled("span", html.Span([
+            _labeled("regex", dcc.Input(id="f-regex", type="text", value=regex or "", debounce=True,
+                                        placeholder=r"e.g. \d+ or Prince \w+", style={"width": "14em"})),
+            _labeled("span", html.Span([
                 dcc.Input(id="f-span-start", type="number", min=0, step=1, value=start, debounce=True,
                           placeholder="start"),
                 " to ",
@@ -234,29 +237,33 @@ def layout(run=None, checkpoint=None, concept=None, regex=None, span=None, **_ot
                           placeholder="stop"),
             ])),
         ]),
-        html.Div(id="f-msg"),
-        html.P(id="f-summary", className="where"),
-        html.P("Click a row to open its cell in Browse; click “show” to list its strongest positions here. "
-               "Sign +1: the cell is high inside the concept (rises with it); −1: low inside (falls with it). "
-               "Means are of the raw values (c, not tanh(c)).",
-               className="where"),
-        html.Div(className="main", children=[
-            dag.AgGrid(id="f-grid", rowData=[], columnDefs=COLUMNS, getRowId="params.data.id",
-                       defaultColDef={"sortable": True, "resizable": True, "cellStyle": {"cursor": "pointer"}},
-                       columnSize="responsiveSizeToFit", style={"height": "30em"}),
-            html.Aside(className="side", children=[
-                html.H3(id="f-excerpts-title"),
-                html.Div(id="f-excerpts", className="cs-text excerpts"),
-            ]),
+    ]
+
+
+def _table_and_excerpts():
+    """The ranked cells, and beside them one cell's strongest positions."""
+    return html.Div(className="main", children=[
+        dag.AgGrid(id="f-grid", rowData=[], columnDefs=COLUMNS, getRowId="params.data.id",
+                   defaultColDef={"sortable": True, "resizable": True, "cellStyle": {"cursor": "pointer"}},
+                   columnSize="responsiveSizeToFit", style={"height": "30em"}),
+        html.Aside(className="side", children=[
+            html.H3(id="f-excerpts-title"),
+            html.Div(id="f-excerpts", className="cs-text excerpts"),
         ]),
-        html.H3("Overview: the best cell of each layer for every concept", style=section),
+    ])
+
+
+def _overview_and_gates():
+    """The best cell per layer for every concept (scored on request), and the gate saturation scatter."""
+    return [
+        html.H3("Overview: the best cell of each layer for every concept", className="section"),
         html.P(["Scores every concept against every cell (a while on a long recording). ",
                 html.Button("compute overview", id="f-overview-btn")], className="where"),
         html.Div(id="f-overview-msg"),
         dcc.Loading(html.Div(id="f-overview")),
-        html.H3("Gate saturation", style=section),
+        html.H3("Gate saturation", className="section"),
         html.Div(id="f-gates"),
-    ])
+    ]
 
 
 @callback(Output("f-mode", "value"), Input("f-concept", "value"), Input("f-regex", "value"),
@@ -269,11 +276,11 @@ def follow_input(*_):
 def _target(mode, concept, regex, start, stop):
     if mode == "regex":
         if not regex:
-            raise ValueError("Type a regular expression: the positions inside its matches are the concept.")
+            raise CellscopeError("Type a regular expression: the positions inside its matches are the concept.")
         return ("regex", regex)
     if mode == "span":
         if start is None or stop is None:
-            raise ValueError("Type the span's start and stop positions (stop not included).")
+            raise CellscopeError("Type the span's start and stop positions (stop not included).")
         return ("span", int(start), int(stop))
     return ("concept", concept)
 
@@ -289,8 +296,8 @@ def rank_cells(checkpoint, mode, concept, regex, start, stop, run):
         rec = data.open_recording(run, checkpoint)
         target = _target(mode, concept, regex, start, stop)
         scores = ranked(rec, target)
-    except (RecordingError, KeyError, ValueError) as e:
-        return [], None, "", notice(reason(e))
+    except CellscopeError as e:
+        return [], None, "", notice(str(e))
     truth = target_values(rec, target)
     if scores["metric"].iloc[0] == "auroc":
         inside = int(truth.sum())
@@ -318,12 +325,12 @@ def show_excerpts(rows, clicked, target, checkpoint, run):
         row = next((r for r in rows if r["id"] == clicked.get("rowId")), row)
     try:
         rec = data.open_recording(run, checkpoint)
-        excerpts = excerpts_html(rec, run, row, target)
-    except (RecordingError, KeyError, IndexError, ValueError) as e:
-        return "", reason(e)
-    title = f"Strongest positions of cell {row['layer']}:{row['cell']} {KIND_LABELS.get(row['kind'], row['kind'])} " \
-            f"(rank {row['rank']}; click one to open it)"
-    return excerpts, title
+        strongest = excerpts_html(rec, run, row, target)
+    except CellscopeError as e:
+        return "", str(e)
+    title = (f"Strongest positions of cell {row['layer']}:{row['cell']} {KIND_LABELS[row['kind']]} "
+             f"(rank {row['rank']}; click one to open it)")
+    return strongest, title
 
 
 @callback(Output("f-nav", "href"), Input("f-grid", "cellClicked"), State("f-target", "data"),
@@ -345,8 +352,8 @@ def show_overview(clicks, checkpoint, run):
         return no_update, no_update
     try:
         rec = data.open_recording(run, checkpoint)
-    except (RecordingError, KeyError) as e:
-        return None, notice(reason(e))
+    except CellscopeError as e:
+        return None, notice(str(e))
     best, left_out = overview(rec)
     figure = concept_overview(best, list(concepts.CONCEPTS), rec.layers)
     note = (f"{rec.checkpoint}. Colour: 2·AUROC − 1 for a set of positions, |r| for a continuous concept "
@@ -369,8 +376,8 @@ def show_gates(checkpoint, run):
     """The gate saturation scatter, from the recording's gate_stats.json (written by model.record --gates)."""
     try:
         rec = data.open_recording(run, checkpoint)
-    except (RecordingError, KeyError) as e:
-        return notice(reason(e))
+    except CellscopeError as e:
+        return notice(str(e))
     if not rec.gate_stats:
         return html.P(["This recording has no gates. Record them with: ",
                        html.Code(f"python -m model.record {data.run_dir(run)} --checkpoint {rec.checkpoint} --gates")],
@@ -378,22 +385,9 @@ def show_gates(checkpoint, run):
     return dcc.Graph(id="f-gates-graph", figure=gate_saturation(rec.gate_stats), config={"displayModeBar": False})
 
 
-# The excerpts are HTML from viz.text_html (every character escaped there) inserted as-is, as Browse does.
-clientside_callback(
-    """function (html) {
-        const box = document.getElementById('f-excerpts');
-        if (box) box.innerHTML = html || '';
-    }""",
-    Input("f-excerpts-data", "data"))
-
-# Keep the address bar a link to this view without a reload.
-clientside_callback(
-    """function (checkpoint, mode, concept, regex, start, stop, run) {
-        const q = new URLSearchParams({run: run, checkpoint: checkpoint});
-        if (mode === 'regex') q.set('regex', regex || '');
-        else if (mode === 'span' && start !== null && stop !== null) q.set('span', start + '-' + stop);
-        else q.set('concept', concept);
-        window.history.replaceState(window.history.state, '', window.location.pathname + '?' + q);
-    }""",
-    Input("f-checkpoint", "value"), Input("f-mode", "value"), Input("f-concept", "value"), Input("f-regex", "value"),
-    Input("f-span-start", "value"), Input("f-span-stop", "value"), State("f-run", "data"))
+# The browser side: the excerpts (escaped by viz.text_html) go in as Browse's do; assets/find.js keeps the URL.
+clientside_callback(ClientsideFunction("cellscope", "showHtml"), Input("f-excerpts-data", "data"))
+clientside_callback(ClientsideFunction("find", "syncUrl"),
+                    Input("f-checkpoint", "value"), Input("f-mode", "value"), Input("f-concept", "value"),
+                    Input("f-regex", "value"), Input("f-span-start", "value"), Input("f-span-stop", "value"),
+                    State("f-run", "data"))
