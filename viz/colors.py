@@ -1,7 +1,8 @@
-"""Value -> colour: one diverging scale for activations, one light ramp for guess probabilities.
+"""Value -> colour: one diverging scale for activations, one for a change in loss, one light ramp for guess
+probabilities.
 
-Activations are quantized to N_LEVELS so a whole text can be coloured with N_LEVELS CSS classes and a cell
-switch only needs to send one small integer per character.
+Activations (and changes in loss) are quantized to N_LEVELS so a whole text can be coloured with N_LEVELS CSS
+classes and a cell switch only needs to send one small integer per character.
 """
 import numpy as np
 
@@ -18,12 +19,26 @@ LEVEL_COLORS = [
     "#e8f3cd", "#d9f0a3", "#c3e698", "#addd8e", "#93d284", "#78c679", "#54b466", "#31a354", "#188546", "#006837",
 ]
 
+# A change in loss (after - before, in nats) has its own diverging scale, so it is never read as an activation:
+# purple = the model did better, near-white = no change, orange = worse. ColorBrewer PuOr, the 11 classes
+# interpolated to N_LEVELS (one purple lightened to keep black text legible): safe for the three kinds of colour
+# blindness, and luminance falls away from zero on each side as on the activation scale.
+DELTA_COLORS = [
+    "#2d004b", "#40146a", "#542788", "#6a4d9a", "#8276ae", "#998fbf", "#b2abd2", "#c5c2de", "#d8daeb", "#e8e8f1",
+    "#f7f7f7",
+    "#fbecd6", "#fee0b6", "#fecc8c", "#fdb863", "#ee9d3c", "#e08214", "#ca6d0d", "#b35806", "#994a07", "#7f3b08",
+]
+DELTA_RANGE = 2.0  # nats either way span the Δloss scale; larger changes clip to its ends
+
 GUESS_RGB = (227, 74, 51)  # the 2015 figure shaded guesses red; a single-hue ramp reads by lightness alone
 
 
 def value_range(kind):
     """The (lo, hi) that spans the whole scale: states live in [-1, 1] (c as tanh(c)), gates in [0, 1]."""
     return (-1.0, 1.0) if kind in ("c", "h") else (0.0, 1.0)
+
+
+KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}  # as shown
 
 
 def display_values(values, kind):
@@ -39,6 +54,11 @@ def quantize(values, lo=-1.0, hi=1.0):
     return np.minimum(np.floor(x * N_LEVELS), N_LEVELS - 1).astype(np.uint8)
 
 
+def delta_levels(delta):
+    """The Δloss scale's level of each change in loss (NaN, where there is no next character: the middle)."""
+    return quantize(delta, -DELTA_RANGE, DELTA_RANGE)
+
+
 def _luminance(hex_color):
     c = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)]) / 255
     c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
@@ -46,11 +66,13 @@ def _luminance(hex_color):
 
 
 def level_css():
-    """One rule per level, `.v0 { ... }`; the darkest levels get white text so the letter stays legible."""
+    """One rule per level of each scale, `.v0 { ... }` for activations and `.d0 { ... }` for Δloss; the darkest
+    levels get white text so the letter stays legible."""
     rules = []
-    for level, color in enumerate(LEVEL_COLORS):
-        ink = "; color: #fff" if _luminance(color) < 0.18 else ""
-        rules.append(f".v{level} {{ background: {color}{ink} }}")
+    for prefix, colors in (("v", LEVEL_COLORS), ("d", DELTA_COLORS)):
+        for level, color in enumerate(colors):
+            ink = "; color: #fff" if _luminance(color) < 0.18 else ""
+            rules.append(f".{prefix}{level} {{ background: {color}{ink} }}")
     return "\n".join(rules) + "\n"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from model import rundir
 from model.recording import Recording
-from viz.colors import display_values, quantize, value_range
+from viz.colors import KIND_LABELS, display_values, quantize, value_range
 from viz.text_html import GLYPHS, render_page, render_text
 
 KINDS = {"c": "cell state c, shown as tanh(c)", "h": "hidden state h", "i": "input gate", "f": "forget gate",
@@ -31,7 +31,7 @@ def chosen_recordings(run_dir, checkpoints):
 
 def _titles(raw, shown, kind, chars, probs, loss, start):
     """Hover text per character: position, value, the five guesses for the next character, loss."""
-    label = "tanh(c)" if kind == "c" else kind
+    label = KIND_LABELS[kind]
     titles = []
     for i, (r, v, guesses, ps, l) in enumerate(zip(raw.tolist(), shown.tolist(), chars, probs.tolist(), loss.tolist())):
         value = f"{label} {v:+.3f}" + (f" (c {r:+.3f})" if kind == "c" else "")

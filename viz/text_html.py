@@ -1,8 +1,9 @@
 """THE colored-text renderer: text (+ levels, + top-5 guesses) -> HTML, shared by the app, the export and tests.
 
 Every character becomes `<span class="ch v{level}" data-i="{position}">`. The app inserts the spans once per
-text window and recolors them in JS by setting each `.ch` element's className to "ch v{level}"; nothing else
-in a `.ch` element's own class list may matter, so whitespace glyphs and guesses live in their own elements.
+text window and its one painter (assets/cellscope.js) recolours them by replacing only the level class, keeping
+the base classes (`ch`, a concept's underline `u`, the chosen position `at`); whitespace glyphs and guesses live
+in their own elements.
 With top-5 guesses, each character is an inline-block column with its five guesses stacked beneath it (the
 layout of Karpathy et al. 2015, figure 5), so columns stay aligned and lines still break at newlines.
 """

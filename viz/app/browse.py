@@ -8,14 +8,31 @@ values are sent only on hover. Flipping cells, paging and the URL are handled in
 one small request.
 """
 import dash
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import KIND_LABELS, b64, choose_recording, int_param, notice, window_bounds
+from viz.app.common import (
+    b64,
+    choose_recording,
+    int_param,
+    labeled,
+    notice,
+    window_bounds,
+)
 from viz.app.textview import concept_marks, hover_data
-from viz.colors import N_LEVELS, display_values, quantize, value_range
+from viz.colors import KIND_LABELS, N_LEVELS, display_values, quantize, value_range
 from viz.excerpts import excerpts
 from viz.figures import histogram
 from viz.standalone import export_html
@@ -72,21 +89,17 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
     ])
 
 
-def _labeled(label, control):
-    return html.Div([html.Span(label, className="label"), control], className="control")
-
-
 def _cell_controls(rec, found, checkpoint, layer, cell, kind):
     """Which cell colours the text: checkpoint, layer, cell (with its stepper), kind."""
     return html.Div(className="controls", children=[
-        _labeled("checkpoint", dcc.Dropdown(id="b-checkpoint", options=found, value=checkpoint, clearable=False)),
-        _labeled("layer", dcc.Dropdown(id="b-layer", options=list(range(rec.layers)), value=layer, clearable=False)),
-        _labeled("cell", html.Span(className="stepper", children=[
+        labeled("checkpoint", dcc.Dropdown(id="b-checkpoint", options=found, value=checkpoint, clearable=False)),
+        labeled("layer", dcc.Dropdown(id="b-layer", options=list(range(rec.layers)), value=layer, clearable=False)),
+        labeled("cell", html.Span(className="stepper", children=[
             html.Button("◀", id="b-prev", title="previous cell (k or ←)"),
             dcc.Input(id="b-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell),
             html.Button("▶", id="b-next", title="next cell (j or →)"),
         ])),
-        _labeled("kind", dcc.RadioItems(id="b-kind", options=[{"label": KIND_LABELS[k], "value": k}
+        labeled("kind", dcc.RadioItems(id="b-kind", options=[{"label": KIND_LABELS[k], "value": k}
                                                               for k in rec.kinds], value=kind, inline=True)),
         html.Span(id="b-label", className="cell-label"),
         html.A(id="b-span-link", className="span-link", hidden=True),
@@ -96,11 +109,11 @@ def _cell_controls(rec, found, checkpoint, layer, cell, kind):
 def _window_controls(rec, start, size, top5):
     """Which text is shown and how: start (with page buttons), window size, guess rows, export."""
     return html.Div(className="controls", children=[
-        _labeled("start", dcc.Input(id="b-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+        labeled("start", dcc.Input(id="b-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
                                     value=start, debounce=True)),
         html.Button("◀ page", id="b-page-prev"),
         html.Button("page ▶", id="b-page-next"),
-        _labeled("window", dcc.Dropdown(id="b-size", options=sorted({*SIZES, size}), value=size, clearable=False)),
+        labeled("window", dcc.Dropdown(id="b-size", options=sorted({*SIZES, size}), value=size, clearable=False)),
         html.Span(id="b-where", className="where"),
         dcc.RadioItems(id="b-view", options=[{"label": "text", "value": "text"},
                                              {"label": "text + top-5 guesses", "value": "top5"}],

@@ -11,17 +11,15 @@ from dash import html
 from model import rundir
 from viz.app import data
 
-KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}
-
 
 def b64(array):
     """An array's bytes for the browser (one byte per character for colour levels)."""
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def reason(e):
-    """A readable one-liner for the exceptions a bad view raises (KeyError quotes its message)."""
-    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+def labeled(label, control):
+    """A control with its label, as every page's control rows show them."""
+    return html.Div([html.Span(label, className="label"), control], className="control")
 
 
 def notice(*lines, cls="msg error"):

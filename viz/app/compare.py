@@ -16,15 +16,39 @@ from urllib.parse import urlencode
 
 import dash
 import numpy as np
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    dcc,
+    html,
+    no_update,
+)
 
 from model.errors import CellscopeError
 from model.rundir import iteration_of
 from viz import concepts
 from viz.app import data
-from viz.app.common import KIND_LABELS, b64, choose_recording, int_param, notice, window_bounds
+from viz.app.common import (
+    b64,
+    choose_recording,
+    int_param,
+    labeled,
+    notice,
+    window_bounds,
+)
 from viz.app.textview import concept_marks, hover_data
-from viz.colors import N_LEVELS, display_values, prob_shade, quantize, value_range
+from viz.colors import (
+    KIND_LABELS,
+    N_LEVELS,
+    display_values,
+    prob_shade,
+    quantize,
+    value_range,
+)
 from viz.figures import loss_curve, score_vs_iteration
 from viz.matching import match_cells
 from viz.ranking import rank_recording
@@ -104,7 +128,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
                                           "cmp-hover")],
         notice(*problems) if problems else None,
         html.Div(className="controls", children=[
-            _labeled("checkpoints", dcc.Dropdown(id="cmp-checkpoints", options=found, value=chosen, multi=True,
+            labeled("checkpoints", dcc.Dropdown(id="cmp-checkpoints", options=found, value=chosen, multi=True,
                                                  clearable=False, style={"minWidth": "24em"})),
         ]),
         _cell_controls(rec, layer, cell, kind),
@@ -126,22 +150,18 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
     ])
 
 
-def _labeled(label, control):
-    return html.Div([html.Span(label, className="label"), control], className="control")
-
-
 def _cell_controls(rec, layer, cell, kind):
     """Which cell colours the rows: layer, cell (with its stepper), kind."""
     return html.Div(className="controls", children=[
-        _labeled("layer", dcc.Dropdown(id="cmp-layer", options=list(range(rec.layers)), value=layer,
+        labeled("layer", dcc.Dropdown(id="cmp-layer", options=list(range(rec.layers)), value=layer,
                                        clearable=False)),
-        _labeled("cell", html.Span(className="stepper", children=[
+        labeled("cell", html.Span(className="stepper", children=[
             html.Button("◀", id="cmp-prev", title="previous cell"),
             dcc.Input(id="cmp-cell", type="number", min=0, max=rec.cells - 1, step=1, value=cell,
                       style={"width": "7em"}),
             html.Button("▶", id="cmp-next", title="next cell"),
         ])),
-        _labeled("kind", dcc.RadioItems(id="cmp-kind", options=[{"label": KIND_LABELS[k], "value": k}
+        labeled("kind", dcc.RadioItems(id="cmp-kind", options=[{"label": KIND_LABELS[k], "value": k}
                                                                 for k in rec.kinds], value=kind, inline=True)),
         html.Span(id="cmp-label", className="cell-label"),
     ])
@@ -150,11 +170,11 @@ def _cell_controls(rec, layer, cell, kind):
 def _window_controls(rec, start, size):
     """Which text the rows show: start (with page buttons) and window size."""
     return html.Div(className="controls", children=[
-        _labeled("start", dcc.Input(id="cmp-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+        labeled("start", dcc.Input(id="cmp-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
                                     value=start, debounce=True, style={"width": "8em"})),
         html.Button("◀ page", id="cmp-page-prev"),
         html.Button("page ▶", id="cmp-page-next"),
-        _labeled("window", dcc.Dropdown(id="cmp-size", options=sorted({*SIZES, size}), value=size, clearable=False)),
+        labeled("window", dcc.Dropdown(id="cmp-size", options=sorted({*SIZES, size}), value=size, clearable=False)),
         html.Span(id="cmp-where", className="where"),
     ])
 
@@ -162,7 +182,7 @@ def _window_controls(rec, start, size):
 def _guesses_panel(rec, pos):
     return html.Div([
         html.H3("Top-5 guesses for the next character", className="section"),
-        _labeled("position", dcc.Input(id="cmp-pos", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+        labeled("position", dcc.Input(id="cmp-pos", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
                                        value=pos, debounce=True, style={"width": "8em"})),
         html.Div(id="cmp-guesses"),
     ])
@@ -171,7 +191,7 @@ def _guesses_panel(rec, pos):
 def _concept_panel(concept):
     return html.Div([
         html.H3("Concept score against iteration", className="section"),
-        _labeled("concept", dcc.Dropdown(id="cmp-concept", value=concept, clearable=False,
+        labeled("concept", dcc.Dropdown(id="cmp-concept", value=concept, clearable=False,
                                          options=[{"label": c.id, "value": c.id, "title": c.description}
                                                   for c in concepts.CONCEPTS.values()])),
         html.Div(id="cmp-score-msg"),
@@ -187,9 +207,9 @@ def _match_panel(run):
                       "one over the same text.", className="where")
     return html.Div([
         html.Div(className="controls", children=[
-            _labeled("run B", dcc.Dropdown(id="cmp-match-run", options=other_runs, value=other_runs[0],
+            labeled("run B", dcc.Dropdown(id="cmp-match-run", options=other_runs, value=other_runs[0],
                                            clearable=False)),
-            _labeled("checkpoint B", dcc.Dropdown(id="cmp-match-checkpoint", clearable=False)),
+            labeled("checkpoint B", dcc.Dropdown(id="cmp-match-checkpoint", clearable=False)),
         ]),
         dcc.Loading(html.Div(id="cmp-match-result"), delay_show=400),
     ])

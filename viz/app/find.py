@@ -17,12 +17,24 @@ import dash
 import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
-from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 
 from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import KIND_LABELS, choose_recording, notice
+from viz.app.common import choose_recording, labeled, notice
+from viz.colors import KIND_LABELS
 from viz.excerpts import excerpts
 from viz.figures import concept_overview, gate_saturation
 from viz.ranking import concept_target, rank_recording
@@ -207,29 +219,25 @@ def layout(run=None, checkpoint=None, concept=None, regex=None, span=None, **_ot
     ])
 
 
-def _labeled(label, control):
-    return html.Div([html.Span(label, className="label"), control], className="control")
-
-
 def _target_controls(found, checkpoint, mode, concept, regex, start, stop):
     """The checkpoint, and what to rank the cells against: a concept, a regex or a span."""
     return [
         html.Div(className="controls", children=[
-            _labeled("checkpoint", dcc.Dropdown(id="f-checkpoint", options=found, value=checkpoint, clearable=False,
+            labeled("checkpoint", dcc.Dropdown(id="f-checkpoint", options=found, value=checkpoint, clearable=False,
                                                 style={"minWidth": "11em"})),
-            _labeled("find cells that track", dcc.RadioItems(
+            labeled("find cells that track", dcc.RadioItems(
                 id="f-mode", value=mode, inline=True,
                 options=[{"label": "a concept", "value": "concept"}, {"label": "a regex", "value": "regex"},
                          {"label": "a span", "value": "span"}])),
         ]),
         html.Div(className="controls", children=[
-            _labeled("concept", dcc.Dropdown(
+            labeled("concept", dcc.Dropdown(
                 id="f-concept", value=concept or DEFAULT_CONCEPT, clearable=False, style={"minWidth": "34em"},
                 options=[{"label": f"{c.id}: {c.description}", "value": c.id, "search": c.id}
                          for c in concepts.CONCEPTS.values()])),
-            _labeled("regex", dcc.Input(id="f-regex", type="text", value=regex or "", debounce=True,
+            labeled("regex", dcc.Input(id="f-regex", type="text", value=regex or "", debounce=True,
                                         placeholder=r"e.g. \d+ or Prince \w+", style={"width": "14em"})),
-            _labeled("span", html.Span([
+            labeled("span", html.Span([
                 dcc.Input(id="f-span-start", type="number", min=0, step=1, value=start, debounce=True,
                           placeholder="start"),
                 " to ",
