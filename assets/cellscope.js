@@ -17,6 +17,7 @@
 (function () {
   'use strict';
   const NO = () => window.dash_clientside.no_update;
+  let shownRun = null;  /* the run the page shows, as the selector says it */
 
   function bytes(b64) {
     const s = atob(b64), out = new Uint8Array(s.length);
@@ -218,12 +219,15 @@
       if (el) el.innerHTML = html || '';
     },
 
-    showRun: function () {
-      return new URLSearchParams(window.location.search).get('run') || NO();
+    /* The run the page shows: the URL's, or the first served one where the URL names none it knows. */
+    showRun: function (pathname, options) {
+      const run = new URLSearchParams(window.location.search).get('run');
+      shownRun = (options || []).includes(run) ? run : (options && options.length ? options[0] : null);
+      return shownRun === null ? NO() : shownRun;
     },
 
     openRun: function (run) {
-      if (run && new URLSearchParams(window.location.search).get('run') !== run) {
+      if (run && run !== shownRun) {  /* the user chose another run, not showRun */
         window.location.href = window.location.pathname + '?run=' + encodeURIComponent(run);
       }
     },

@@ -381,3 +381,13 @@ def test_selecting_a_span_offers_to_rank_cells_against_it(duo, runs):
     duo.wait_for_element("#f-span-start")
     assert duo.find_element("#f-span-start").get_attribute("value") == "100"
     assert duo.find_element("#f-span-stop").get_attribute("value") == "141"
+
+
+def test_the_run_selector_shows_the_run_the_page_shows(duo, runs):
+    visit(duo, "?run=nosuch&cell=3")
+    duo.wait_for_contains_text(".msg.error", "There is no run 'nosuch'")
+    WebDriverWait(duo.driver, 10).until(lambda d: "tiny" in duo.find_element("#run-select").text)
+    assert "run=nosuch" in duo.driver.current_url or "run=tiny" in duo.driver.current_url
+    assert duo.find_element("#b-cell").get_attribute("value") == "3"  # no reload lost the view
+    visit(duo, "?run=hostile")
+    WebDriverWait(duo.driver, 10).until(lambda d: "hostile" in duo.find_element("#run-select").text)

@@ -5,6 +5,9 @@ cross-run match.
 Served: the real tiny run (three checkpoints recorded over the same text) and "shuffled", a copy of its
 newest recording with the cells permuted across layers, whose cells the match panel must find again.
 """
+import os
+import shutil
+
 import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
@@ -38,7 +41,11 @@ def runs(tiny_run, tmp_path_factory):
     shuffled_copy(newest, shuffled / "recordings" / newest.checkpoint, perm)
     (shuffled / "samples").mkdir()
     (shuffled / "samples" / f"{newest.checkpoint}.txt").write_text(HOSTILE, encoding="utf-8")
-    return {"tiny": tiny_run, "shuffled": shuffled, "perm": perm}
+    broken = tmp_path_factory.mktemp("compare") / "broken"  # one checkpoint's c.npy cut in half
+    shutil.copytree(tiny_run, broken)
+    c = broken / "recordings" / "iter-000100" / "c.npy"
+    os.truncate(c, c.stat().st_size // 2)
+    return {"tiny": tiny_run, "shuffled": shuffled, "perm": perm, "broken": broken}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +55,7 @@ def duo(runs):
 
     from viz.app import create_app
 
-    app = create_app([runs["tiny"], runs["shuffled"]])
+    app = create_app([runs["tiny"], runs["shuffled"], runs["broken"]])
     with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
                                                     options=[chrome_options()]) as duo:
         duo.start_server(app, navigate=False)
@@ -253,3 +260,14 @@ def test_a_bad_url_parameter_is_explained_and_the_page_still_works(duo, query, m
     assert message in duo.find_element(".msg.error").text
     assert duo.find_elements("#cmp-rows .ch")
     assert duo.driver.execute_script("return document.querySelectorAll('.msg img').length") == 0
+
+
+def test_an_unreadable_checkpoint_is_one_notice_and_one_missing_row(duo, runs):
+    visit(duo, "?run=broken&size=500")
+    heads = [e.text for e in duo.find_elements("#cmp-rows .cmp-head")]
+    assert len(heads) == 2 and "iter 50" in heads[0] and "iter 150" in heads[1]
+    notices = [e.text for e in duo.find_elements("[role=alert]")]
+    assert len(notices) == 1 and "iter-000100" in notices[0] and "c.npy" in notices[0]
+    assert "python -m model.record" in notices[0]
+    assert row_classes(duo) == [rows for k, rows in enumerate(expected_classes(runs["tiny"], 0, 0, "c", 0, 500))
+                                if k != 1]

@@ -12,7 +12,7 @@ can be opened.
 from pathlib import Path
 
 import dash
-from dash import ClientsideFunction, Input, Output, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from viz.app import data
 from viz.text_html import TEXT_CSS
@@ -39,7 +39,7 @@ def create_app(run_dirs):
     ])
     # The selector shows the URL's run; choosing another opens the same page on that run.
     app.clientside_callback(ClientsideFunction("cellscope", "showRun"), Output("run-select", "value"),
-                            Input("_pages_location", "pathname"))
+                            Input("_pages_location", "pathname"), State("run-select", "options"))
     app.clientside_callback(ClientsideFunction("cellscope", "openRun"), Input("run-select", "value"),
                             prevent_initial_call=True)
     return app

@@ -64,10 +64,20 @@ LINES_PER_CHUNK = 4
 PAD = {"padding": "0.15em 0.6em", "textAlign": "left"}
 
 
-def shown_checkpoints(run, chosen):
-    """The chosen checkpoints that the run has recorded, oldest first."""
+def shown_checkpoints(run, chosen, problems=None):
+    """The chosen checkpoints whose recordings open, oldest first: an unreadable one is one missing row (and one
+    line in `problems`, which only the window's callback asks for), never a page without rows."""
     found = data.recordings(run)
-    return sorted((c for c in chosen or [] if c in found), key=iteration_of)
+    shown = []
+    for checkpoint in sorted((c for c in chosen or [] if c in found), key=iteration_of):
+        try:
+            data.open_recording(run, checkpoint)
+            shown.append(checkpoint)
+        except CellscopeError as e:
+            if problems is not None:
+                problems.append(f"{e} Record it again with: python -m model.record {data.run_dir(run)} "
+                                f"--checkpoint {checkpoint} --force")
+    return shown
 
 
 def in_chunks(spans, lines=LINES_PER_CHUNK):
@@ -97,10 +107,12 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
     if not isinstance(chosen, tuple):
         return chosen
     run, found, _ = chosen
-    try:
-        rec = data.open_recording(run)
-    except CellscopeError as e:
-        return notice(f"Cannot open the newest recording of {run}: {e}")
+    readable = shown_checkpoints(run, found)  # the rows' notice says why any other one is missing
+    if not readable:
+        return notice(f"No recording of {run} can be opened. Record them again with:",
+                      html.Pre(f"python -m model.record {data.run_dir(run)} --all-checkpoints --force",
+                               className="command"))
+    rec = data.open_recording(run, readable[-1])
     chosen = found
     if checkpoints:
         asked = checkpoints.split(",")
@@ -220,9 +232,10 @@ def _match_panel(run):
           State("cmp-run", "data"))
 def send_window(checkpoints, start, size, run):
     """Every row's uncoloured spans, once per window; rows over identical text share one HTML string."""
-    checkpoints = shown_checkpoints(run, checkpoints)
+    problems = []
+    checkpoints = shown_checkpoints(run, checkpoints, problems)
     if not checkpoints:
-        return no_update, "", notice("Choose at least one recorded checkpoint.")
+        return no_update, "", notice(*problems or ["Choose at least one recorded checkpoint."])
     texts, rows = {}, []
     try:
         for checkpoint in checkpoints:
@@ -239,7 +252,8 @@ def send_window(checkpoints, start, size, run):
         return no_update, "", notice(str(e))
     html_once = [in_chunks(render_text(window, offset=a)) for a, window in texts]
     win = {"key": window_key(run, checkpoints, start, size), "rows": rows, "html": html_once}
-    return win, f"characters {a:,} to {b:,} of {rec.n_chars:,}, {len(rows)} checkpoints", None
+    return (win, f"characters {a:,} to {b:,} of {rec.n_chars:,}, {len(rows)} checkpoints",
+            notice(*problems) if problems else None)
 
 
 @callback(Output("cmp-levels", "data"), Output("cmp-label", "children"), Output("cmp-levels-msg", "children"),
