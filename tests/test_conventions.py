@@ -10,7 +10,7 @@ import viz
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [["-m", "model.train"], ["-m", "model.record"], ["-m", "model.sample"], ["-m", "model.intervene"],
-            ["-m", "viz.rank"], ["-m", "viz.export"], ["app.py"]]
+            ["-m", "viz.rank"], ["-m", "viz.export"], ["-m", "viz.ngram"], ["app.py"]]
 
 
 def run(args, cwd=ROOT):
