@@ -90,8 +90,8 @@ def main():
         bare.append(timed(bare_forward(model, rec, start, stop)))
         window.append(timed(one_intervention))
         ranking.append(timed(lambda: cells_that_matter(model, rec, position, args.context)))
-    cells = model.config["layers"] * model.config["hidden"]
-    print(f"{model.config['layers']}x{model.config['hidden']}, recording of {rec.n_chars:,} chars; {cpu()}")
+    cells = model.config.layers * model.config.hidden
+    print(f"{model.config.layers}x{model.config.hidden}, recording of {rec.n_chars:,} chars; {cpu()}")
     print(f"bare fused forward + decoder over {args.window:,} chars: {min(bare) * 1e3:.0f} ms "
           f"(best of {', '.join(f'{t * 1e3:.0f}' for t in bare)})")
     print(f"intervention over {args.window:,} chars, end to end: {min(window) * 1e3:.0f} ms "

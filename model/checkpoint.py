@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from model.lstm import CharLSTM  # first: it sets torch's environment before torch loads
+from model.lstm import CharLSTM, ModelConfig  # first: it sets torch's environment before torch loads
 import torch  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.torch import save  # noqa: E402
@@ -59,7 +59,7 @@ def load_model(run_dir, checkpoint=None, device="cpu"):
     if meta.get("vocab") != run["vocab"]:
         raise CheckpointError(f"checkpoint {meta.get('name')} was trained on another vocabulary "
                               f"({len(meta.get('vocab') or [])} chars) than run {run_dir} ({len(vocab)} chars)")
-    model = CharLSTM(**run["model"])
+    model = CharLSTM(ModelConfig(**run["model"]))
     weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(weights)

@@ -88,7 +88,7 @@ def parse_clamp(spec):
 
 def affine(model, changes, steps=1, rec=None):
     """{layer: (a, b)}, float32 [steps, 1, H] each: the changes composed in the order given (c' = a c + b)."""
-    layers, hidden, device = model.config["layers"], model.config["hidden"], model.embed.weight.device
+    layers, hidden, device = model.config.layers, model.config.hidden, model.embed.weight.device
     out = {}
     for ch in changes:
         if not (0 <= ch.layer < layers and 0 <= ch.cell < hidden):
@@ -159,18 +159,18 @@ class Layers:
 
 def encode(model, rec, start, stop):
     """The ids of the recording's text [start, stop) (as it was recorded: the same unknown-character mapping)."""
-    if len(rec.vocab) != model.config["vocab_size"]:
+    if len(rec.vocab) != model.config.vocab_size:
         raise InterveneError(f"the recording's vocabulary ({len(rec.vocab)} chars) is not the model's "
-                             f"({model.config['vocab_size']})")
+                             f"({model.config.vocab_size})")
     ids = Vocab(rec.vocab).encode(rec.text[start:stop], unknown=rec.meta.get("unknown"))
     return torch.as_tensor(ids, device=model.embed.weight.device)
 
 
 def zero_state(model):
     """(h, c) [layers, 1, H] of zeros: where every run starts; only an LSTM has a c to change."""
-    if model.config["cell"] != "lstm":
-        raise InterveneError(f"interventions need an LSTM; this run is a {model.config['cell'].upper()}")
-    h = torch.zeros(model.config["layers"], 1, model.config["hidden"], device=model.embed.weight.device)
+    if model.config.cell != "lstm":
+        raise InterveneError(f"interventions need an LSTM; this run is a {model.config.cell.upper()}")
+    h = torch.zeros(model.config.layers, 1, model.config.hidden, device=model.embed.weight.device)
     return h, torch.zeros_like(h)
 
 
@@ -275,7 +275,7 @@ def cells_that_matter(model, rec, position, context=200, op="zero", chars=""):
     unknown = sorted(set(chars) - set(vocab.chars))
     if unknown:
         raise InterveneError(f"{''.join(unknown)!r}: not in the model's vocabulary")
-    layers, hidden = model.config["layers"], model.config["hidden"]
+    layers, hidden = model.config.layers, model.config.hidden
     start = max(0, position - context)
     steps = position + 1 - start
     ids = encode(model, rec, start, position + 2)

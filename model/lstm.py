@@ -4,6 +4,7 @@ Every module of model/ that uses torch imports this one first: it sets OpenMP's 
 (on a busy 2-core machine the default spin-wait made torch 4-15x slower: 2.2k vs 10k chars/s measured here).
 """
 import os
+from dataclasses import dataclass
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -15,14 +16,25 @@ from model.errors import CellscopeError  # noqa: E402
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
+@dataclass
+class ModelConfig:
+    """The model's shape, as run.json's "model" stores it."""
+    vocab_size: int
+    hidden: int = 128
+    layers: int = 2
+    dropout: float = 0.0
+    cell: str = "lstm"
+
+
 class CharLSTM(nn.Module):
-    def __init__(self, vocab_size, hidden=128, layers=2, dropout=0.0, cell="lstm"):
+    def __init__(self, config):
         super().__init__()
-        self.config = dict(vocab_size=vocab_size, hidden=hidden, layers=layers, dropout=dropout, cell=cell)
-        self.embed = nn.Embedding(vocab_size, hidden)
-        self.rnn = CELLS[cell](hidden, hidden, layers, dropout=dropout if layers > 1 else 0.0)
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, vocab_size)
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.hidden)
+        self.rnn = CELLS[c.cell](c.hidden, c.hidden, c.layers, dropout=c.dropout if c.layers > 1 else 0.0)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, c.vocab_size)
 
     def forward(self, x, state=None):
         """logits [steps, streams, vocab] and the state to carry into the next call."""

@@ -51,11 +51,11 @@ def loop_weights(model):
     doubled: tanh(x) = 2 sigmoid(2x) - 1, so one sigmoid over all four gates replaces three sigmoids and a tanh
     (torch's CPU tanh costs 3x its sigmoid here). Layer 0's input is a character: its projection is a table
     [vocab, 4H] computed once and looked up, a quarter of a 2-layer model's matmuls gone."""
-    hidden = model.config["hidden"]
+    hidden = model.config.hidden
     doubled = torch.ones(4 * hidden, 1, device=model.embed.weight.device)
     doubled[2 * hidden:3 * hidden] = 2
     weights = []
-    for layer in range(model.config["layers"]):
+    for layer in range(model.config.layers):
         w_ih, w_hh, bias = layer_weights(model, layer)
         w_ih, w_hh, bias = w_ih * doubled, w_hh * doubled, bias * doubled[:, 0]
         w_in = torch.addmm(bias, model.embed.weight, w_ih.t()) if layer == 0 else w_ih.t().contiguous()
@@ -187,7 +187,7 @@ def warmed_state(model, ids, streams, per, warmup, block):
     warmed up from zero over the `warmup` characters before its start, a block at a time (nn.LSTM returns every
     step's h, unwanted here)."""
     device = next(model.parameters()).device
-    h = torch.zeros(model.config["layers"], streams, model.config["hidden"], device=device)
+    h = torch.zeros(model.config.layers, streams, model.config.hidden, device=device)
     c = torch.zeros_like(h)
     if streams > 1 and warmup:
         before = torch.as_tensor(np.stack([ids[s * per - warmup:s * per] for s in range(1, streams)]).T.copy(),
@@ -257,11 +257,11 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     next_char, when known, is the character after the text: it gives the last position a loss.
     """
     device = next(model.parameters()).device
-    if model.config["cell"] != "lstm":
-        raise RecordError(f"recording needs an LSTM; this run is a {model.config['cell'].upper()}")
+    if model.config.cell != "lstm":
+        raise RecordError(f"recording needs an LSTM; this run is a {model.config.cell.upper()}")
     if method == "auto":
         method = "fused" if device.type == "cuda" else "loop"
-    n, layers, hidden = len(text), model.config["layers"], model.config["hidden"]
+    n, layers, hidden = len(text), model.config.layers, model.config.hidden
     ids = vocab.encode(text + (next_char or ""), unknown=(meta or {}).get("unknown"))
     streams, per = stream_layout(n, streams, warmup)
     padded = np.zeros(streams * per + 1, dtype=np.int64)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.lstm import CharLSTM, pick_device  # first: it sets torch's environment before torch loads
+from model.lstm import CharLSTM, ModelConfig, pick_device  # first: it sets torch's environment before torch loads
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -146,6 +146,10 @@ def resumed_run(corpus, run, text, vocab, overrides):
     return Hparams(**cfg["hparams"])
 
 
+def model_config(vocab, hp):
+    return ModelConfig(len(vocab), hp.hidden, hp.layers, hp.dropout, hp.cell)
+
+
 def new_run(corpus, run, text, vocab, overrides):
     """Hyperparameters for a new run, after checking the text suits them; writes run.json."""
     if (run / "run.json").exists() or rundir.checkpoints(run):
@@ -161,7 +165,7 @@ def new_run(corpus, run, text, vocab, overrides):
         corpus=str(Path(corpus).resolve()), corpus_sha256=sha256_of(text), vocab=vocab.chars,
         split=dict(val_frac=hp.val_frac, shuffle_lines=hp.shuffle_lines, seed=hp.seed,
                    n_train=len(train_text), n_val=len(val_text)),
-        model=dict(vocab_size=len(vocab), hidden=hp.hidden, layers=hp.layers, dropout=hp.dropout, cell=hp.cell),
+        model=dataclasses.asdict(model_config(vocab, hp)),
         hparams=dataclasses.asdict(hp), versions=dict(torch=torch.__version__, python=platform.python_version())))
     return hp
 
@@ -218,7 +222,7 @@ def prepare(corpus, run, resume, overrides, device):
     train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
     stream = BatchStream(vocab.encode(train_text), hp.batch_size, hp.seq_length)
     torch.manual_seed(hp.seed)
-    model = CharLSTM(len(vocab), hp.hidden, hp.layers, hp.dropout, hp.cell).to(device)
+    model = CharLSTM(model_config(vocab, hp)).to(device)
     opt = make_optimizer(hp.optimizer, model.parameters(), hp.lr)
     iteration, state = 0, None
     if resume:

@@ -43,9 +43,9 @@ def reference_clamp(model, rec, start, stop, layer, cell, value, active):
     from it as o tanh(c): (c, h) [layers, cells, n] and the loss [n]."""
     ids = torch.as_tensor(np.array([rec.vocab.index(ch) for ch in rec.text[start:stop + 1]]))
     x = model.embed(ids[:-1])
-    hidden = model.config["hidden"]
+    hidden = model.config.hidden
     cs, hs = [], []
-    for k in range(model.config["layers"]):
+    for k in range(model.config.layers):
         lstm = torch.nn.LSTMCell(hidden, hidden)
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             setattr(lstm, name, getattr(model.rnn, f"{name}_l{k}"))
@@ -119,7 +119,7 @@ def planted(model, layer, cell):
     """A copy of the model whose output reads one cell only, a cell that itself reads nothing (its gates are
     their biases: i, o ~ 1, f = 0.5, g = tanh(1), so c settles at ~1.5): only ablating it can move the loss."""
     model = copy.deepcopy(model)
-    hidden = model.config["hidden"]
+    hidden = model.config.hidden
     rows = torch.arange(4) * hidden + cell  # i, f, g, o of the cell
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh"):
