@@ -103,6 +103,8 @@ def _cell_controls(rec, found, checkpoint, layer, cell, kind):
                                                               for k in rec.kinds], value=kind, inline=True)),
         html.Span(id="b-label", className="cell-label"),
         html.A(id="b-span-link", className="span-link", hidden=True),
+        # a page link: the click takes this view's query along (assets/cellscope.js), which /intervene reads
+        html.A("Intervene on this cell →", href="/intervene", className="nav-link"),
     ])
 
 
