@@ -32,8 +32,5 @@ def scale_bar():
 def intervention_page(title, legend, text, start, before, after, loss_before, loss_after):
     """The page as a string: legend {label: value} as render_page takes it, text the window's text."""
     spans = render_text(text, delta_levels(loss_after - loss_before), offset=start,
-                        titles=titles(start, before, after, loss_before, loss_after))
-    # render_text writes the activation scale's level classes; it escapes every quote of the text and titles,
-    # so its own class attributes are the only places this can match
-    spans = spans.replace('<span class="ch v', '<span class="ch d')
+                        titles=titles(start, before, after, loss_before, loss_after), scale="d")
     return render_page(title, legend, f'{scale_bar()}\n<div class="cs-text">{spans}</div>')

@@ -53,10 +53,11 @@ def _char_html(c):
     return html.escape(c, quote=True)
 
 
-def render_text(text, levels=None, top5=None, offset=0, titles=None):
+def render_text(text, levels=None, top5=None, offset=0, titles=None, scale="v"):
     """One `.ch` span per character of `text`, data-i = offset + index.
 
-    levels: N_LEVELS-level colour per character (None: class "ch" only, for the app to colour later).
+    levels: N_LEVELS-level colour per character (None: class "ch" only, for the app to colour later), as
+    classes scale + level: "v" the activation scale, "d" the Δloss scale (viz/colors.py).
     top5: (chars, probs) as from Recording.top5: five guess rows under every character, shaded by probability.
     titles: optional hover text per character (the export's no-JS tooltip).
     """
@@ -71,7 +72,7 @@ def render_text(text, levels=None, top5=None, offset=0, titles=None):
         levels = np.asarray(levels)
         if n and (levels.min() < 0 or levels.max() >= N_LEVELS):
             raise ValueError(f"levels must lie in [0, {N_LEVELS - 1}]")
-        head = [f'<span class="ch v{k}" data-i="' for k in range(N_LEVELS)]
+        head = [f'<span class="ch {scale}{k}" data-i="' for k in range(N_LEVELS)]
         heads = [head[k] for k in levels.tolist()]
     attrs = ['">'] * n if titles is None else [f'" title="{html.escape(str(t), quote=True)}">' for t in titles]
 
