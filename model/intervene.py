@@ -20,8 +20,9 @@ The API (torch in, numpy out), for the dashboard:
         view can show any cell before and after (before: read from the recording); delta = after - before.
     cells_that_matter(model, rec, position, context=200, op="zero", chars="") -> DataFrame, best first:
         layer, cell, loss_before, loss_after, delta, and p_before[ch], p_after[ch] for each ch in chars
-    sample_held(model, vocab, changes, length=500, temperature=1.0, prime="", seed=0, argmax=False) -> str:
-        the changes made at every step (as model.sample.sample(..., changes=changes); CLI: --clamp 1:160=-1.0)
+    sample_held(model, vocab, changes, length=500, temperature=1.0, prime="", seed=0, argmax=False, rec=None)
+        -> str: the changes made at every step (as model.sample.sample(..., changes=changes); CLI: --clamp
+        1:160=-1.0); a "mean" change takes its mean from rec
 
 Every change is one affine edit of the cell state, c' = a c + b, at the active positions (clamp v: a=0, b=v;
 zero: 0, 0; mean: 0, mean; add d: 1, d; scale f: f, 0), made inside the recording's own loop
@@ -307,9 +308,13 @@ def cells_that_matter(model, rec, position, context=200, op="zero", chars=""):
     return table.iloc[np.argsort(-np.abs(table["delta"].to_numpy()), kind="stable")].reset_index(drop=True)
 
 
-def sample_held(model, vocab, changes, length=500, temperature=1.0, prime="", seed=0, argmax=False):
-    """model.sample.sample with the changes made at every step (imported here: model.sample imports this)."""
+def sample_held(model, vocab, changes, length=500, temperature=1.0, prime="", seed=0, argmax=False, rec=None):
+    """model.sample.sample with the changes made at every step (imported here: model.sample imports this). An
+    ablation to the mean holds the cell at its mean over `rec`, the recording."""
     from model.sample import sample
+    if rec is not None:
+        changes = [Change(ch.layer, ch.cell, "clamp", float(rec.series(ch.layer, ch.cell, "c").mean()))
+                   if ch.op == "mean" else ch for ch in changes]
     return sample(model, vocab, length, temperature, prime, seed, argmax, changes)
 
 

@@ -171,6 +171,13 @@ def test_held_sampling_differs_from_free_sampling_and_each_is_deterministic(trai
     assert sample_held(model, vocab, [Change(1, 4, "scale", 1.0)], 80, prime="The ", seed=5) == free
 
 
+def test_held_sampling_ablates_to_the_recordings_mean(trained):
+    model, vocab, rec = trained
+    mean = float(rec.series(1, 4, "c").mean())
+    assert (sample_held(model, vocab, [Change(1, 4, "mean")], 60, prime="The ", seed=2, rec=rec)
+            == sample_held(model, vocab, [Change(1, 4, "clamp", mean)], 60, prime="The ", seed=2))
+
+
 def test_changes_parse_or_say_why():
     assert parse_change(" 1:160 ", "add", 0.5) == Change(1, 160, "add", 0.5)
     assert parse_clamp("0:3=-1.5") == Change(0, 3, "clamp", -1.5)

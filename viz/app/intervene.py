@@ -376,7 +376,7 @@ def generate(change, prime_from, typed, length, temperature, seed, run):
         prime = (typed or "") if prime_from == "typed" else rec.text[max(0, change["start"] - PRIME):change["start"]]
         args = (int(length), float(temperature), prime, int(seed))
         plain = sample(model, vocab, *args)[-int(length):]
-        held = sample_held(model, vocab, [Change(*ch) for ch in change["changes"]], *args)[-int(length):]
+        held = sample_held(model, vocab, [Change(*ch) for ch in change["changes"]], *args, rec=rec)[-int(length):]
     except CellscopeError as e:
         return notice(str(e))
     same = next((i for i, (a, b) in enumerate(zip(plain, held)) if a != b), None)
