@@ -2,7 +2,7 @@
 
 `python app.py` with no run calls ensure_demo_run(). The recipe is tuned for a quote cell within a 2.5-minute
 first start on 2 slow cores: width over depth (a 1x256 LSTM grows one where a 2x128 does not,
-research/lstm-cpu-speed.md), and many small updates (batch 32 x 50 steps at lr 3e-3): measured here, it reached
+measured in session 1), and many small updates (batch 32 x 50 steps at lr 3e-3): measured here, it reached
 val loss 1.477 and a quote cell of AUROC 0.994 in ~1,950 iterations, where batch 64 x 100 at 2e-3 managed 390
 iterations, 1.615 and no quote cell (best 0.69).
 """
