@@ -281,7 +281,8 @@ def training_loop(corpus, run, max_iters, max_minutes, device, resume, progress,
         if checkpoint_now:
             meta = save(run, model, opt, state, iteration, vocab, val_ids, hp.seed)
             row.update(val_loss=round(meta["val_loss"], 5), bits_per_char=round(meta["val_loss"] / math.log(2), 5))
-            bar.write(f"{meta['name']}: val loss {meta['val_loss']:.4f} nats ({row['bits_per_char']:.3f} bits/char)")
+            if progress:
+                bar.write(f"{meta['name']}: val loss {meta['val_loss']:.4f} nats ({row['bits_per_char']:.3f} bits/char)")
 
         # log
         if row:

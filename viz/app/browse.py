@@ -8,29 +8,13 @@ values are sent only on hover. Flipping cells, paging and the URL are handled in
 one small request.
 """
 import dash
-from dash import (
-    ClientsideFunction,
-    Input,
-    Output,
-    State,
-    callback,
-    clientside_callback,
-    dcc,
-    html,
-    no_update,
-)
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import (
-    b64,
-    choose_recording,
-    int_param,
-    labeled,
-    notice,
-    window_bounds,
-)
+from viz.app.common import (b64, cell_and_window, labeled, notice, open_chosen, window_bounds,
+                             window_controls)
 from viz.app.textview import concept_marks, hover_data
 from viz.colors import KIND_LABELS, N_LEVELS, display_values, quantize, value_range
 from viz.excerpts import excerpts
@@ -53,20 +37,11 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
            concept=None, **_other_pages_params):
     """The page for the URL's view; a bad parameter is explained and replaced by its default."""
     problems = []
-    chosen = choose_recording(run, checkpoint, problems)
+    chosen = open_chosen(run, checkpoint, problems)
     if not isinstance(chosen, tuple):
         return chosen
-    run, found, checkpoint = chosen
-    try:
-        rec = data.open_recording(run, checkpoint)
-    except CellscopeError as e:
-        return notice(f"Cannot open the recording of {checkpoint}: {e}", "Record it again with:",
-                      html.Pre(f"python -m model.record {data.run_dir(run)} --checkpoint {checkpoint}",
-                               className="command"))
-    layer = int_param("layer", layer, 0, 0, rec.layers - 1, problems)
-    cell = int_param("cell", cell, 0, 0, rec.cells - 1, problems)
-    start = int_param("start", start, 0, 0, max(rec.n_chars - 1, 0), problems)
-    size = int_param("size", size, DEFAULT_SIZE, 1, SIZES[-1], problems)
+    run, found, checkpoint, rec = chosen
+    layer, cell, start, size = cell_and_window(rec, layer, cell, start, size, DEFAULT_SIZE, SIZES[-1], problems)
     if kind is not None and kind not in rec.kinds:
         problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); "
                         f"showing {rec.kinds[0]}.")
@@ -111,12 +86,7 @@ def _cell_controls(rec, found, checkpoint, layer, cell, kind):
 def _window_controls(rec, start, size, top5):
     """Which text is shown and how: start (with page buttons), window size, guess rows, export."""
     return html.Div(className="controls", children=[
-        labeled("start", dcc.Input(id="b-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
-                                    value=start, debounce=True)),
-        html.Button("◀ page", id="b-page-prev"),
-        html.Button("page ▶", id="b-page-next"),
-        labeled("window", dcc.Dropdown(id="b-size", options=sorted({*SIZES, size}), value=size, clearable=False)),
-        html.Span(id="b-where", className="where"),
+        *window_controls("b", rec, start, size, SIZES),
         dcc.RadioItems(id="b-view", options=[{"label": "text", "value": "text"},
                                              {"label": "text + top-5 guesses", "value": "top5"}],
                        value="top5" if top5 else "text", inline=True),

@@ -6,9 +6,10 @@ always opens something. (No page is registered here: Dash imports only modules t
 import base64
 
 import numpy as np
-from dash import html
+from dash import dcc, html
 
 from model import rundir
+from model.errors import CellscopeError
 from viz.app import data
 
 
@@ -39,6 +40,15 @@ def int_param(name, raw, default, lo, hi, problems):
         problems.append(f"{name}={value} is out of range ({lo} to {hi}); showing {name} {default}.")
         return default
     return value
+
+
+def cell_and_window(rec, layer, cell, start, size, default_size, largest, problems):
+    """The URL's layer, cell, window start and size, each checked against the recording (a bad one explained
+    in `problems` and replaced by its default)."""
+    return (int_param("layer", layer, 0, 0, rec.layers - 1, problems),
+            int_param("cell", cell, 0, 0, rec.cells - 1, problems),
+            int_param("start", start, 0, 0, max(rec.n_chars - 1, 0), problems),
+            int_param("size", size, default_size, 1, largest, problems))
 
 
 def window_bounds(start, size, n, default_size, largest):
@@ -77,3 +87,32 @@ def choose_recording(run, checkpoint, problems, record_flags=""):
         problems.append(f"Run {run} has no recording of checkpoint {checkpoint!r} (recorded: {', '.join(found)}); "
                         f"showing {found[-1]}.")
     return run, found, checkpoint if checkpoint in found else found[-1]
+
+
+def open_chosen(run, checkpoint, problems):
+    """choose_recording, and the chosen recording opened: (run, recorded checkpoints, checkpoint, recording), or
+    the notice to show instead (with the command that records it again)."""
+    chosen = choose_recording(run, checkpoint, problems)
+    if not isinstance(chosen, tuple):
+        return chosen
+    run, found, checkpoint = chosen
+    try:
+        return run, found, checkpoint, data.open_recording(run, checkpoint)
+    except CellscopeError as e:
+        return notice(f"Cannot open the recording of {checkpoint}: {e}", "Record it again with:",
+                      html.Pre(f"python -m model.record {data.run_dir(run)} --checkpoint {checkpoint}",
+                               className="command"))
+
+
+def window_controls(prefix, rec, start, size, sizes, where="where"):
+    """Which text a page shows: start (with page buttons; the one stepPage of assets/cellscope.js moves it),
+    window size, and where the window is. Ids: PREFIX-start, -page-prev, -page-next, -size, -WHERE."""
+    return [
+        labeled("start", dcc.Input(id=f"{prefix}-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
+                                   value=start, debounce=True)),
+        html.Button("◀ page", id=f"{prefix}-page-prev"),
+        html.Button("page ▶", id=f"{prefix}-page-next"),
+        labeled("window", dcc.Dropdown(id=f"{prefix}-size", options=sorted({*sizes, size}), value=size,
+                                       clearable=False)),
+        html.Span(id=f"{prefix}-{where}", className="where"),
+    ]

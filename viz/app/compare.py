@@ -16,39 +16,15 @@ from urllib.parse import urlencode
 
 import dash
 import numpy as np
-from dash import (
-    ClientsideFunction,
-    Input,
-    Output,
-    State,
-    callback,
-    clientside_callback,
-    dcc,
-    html,
-    no_update,
-)
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from model.errors import CellscopeError
 from model.rundir import iteration_of
 from viz import concepts
 from viz.app import data
-from viz.app.common import (
-    b64,
-    choose_recording,
-    int_param,
-    labeled,
-    notice,
-    window_bounds,
-)
+from viz.app.common import b64, cell_and_window, choose_recording, int_param, labeled, notice, window_bounds
 from viz.app.textview import concept_marks, hover_data
-from viz.colors import (
-    KIND_LABELS,
-    N_LEVELS,
-    display_values,
-    prob_shade,
-    quantize,
-    value_range,
-)
+from viz.colors import KIND_LABELS, N_LEVELS, display_values, prob_shade, quantize, value_range
 from viz.figures import loss_curve, score_vs_iteration
 from viz.matching import match_cells
 from viz.ranking import rank_recording
@@ -120,10 +96,7 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
         if len(chosen) < len(asked):
             problems.append(f"Some of checkpoints={checkpoints!r} are not recorded in {run} "
                             f"(recorded: {', '.join(found)}).")
-    layer = int_param("layer", layer, 0, 0, rec.layers - 1, problems)
-    cell = int_param("cell", cell, 0, 0, rec.cells - 1, problems)
-    start = int_param("start", start, 0, 0, max(rec.n_chars - 1, 0), problems)
-    size = int_param("size", size, DEFAULT_SIZE, 1, SIZES[-1], problems)
+    layer, cell, start, size = cell_and_window(rec, layer, cell, start, size, DEFAULT_SIZE, SIZES[-1], problems)
     pos = int_param("pos", pos, None, 0, max(rec.n_chars - 1, 0), problems)
     if kind is not None and kind not in rec.kinds:
         problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); "

@@ -17,18 +17,7 @@ import dash
 import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
-from dash import (
-    ClientsideFunction,
-    Input,
-    Output,
-    State,
-    callback,
-    clientside_callback,
-    ctx,
-    dcc,
-    html,
-    no_update,
-)
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from model.errors import CellscopeError
 from viz import concepts

@@ -24,7 +24,8 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import b64, choose_recording, int_param, labeled, notice, window_bounds
+from viz.app.common import (b64, cell_and_window, int_param, labeled, notice, open_chosen, window_bounds,
+                             window_controls)
 from viz.app.textview import hover_data
 from viz.colors import DELTA_RANGE, N_LEVELS, delta_levels
 from viz.intervention_html import intervention_page
@@ -139,20 +140,13 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, layer2=None, cell2=
            where=None, concept=None, regex=None, span=None, start=None, size=None, pos=None, **_other_pages_params):
     """The page for the URL's intervention; a bad parameter is explained and replaced by its default."""
     problems = []
-    chosen = choose_recording(run, checkpoint, problems)
+    chosen = open_chosen(run, checkpoint, problems)
     if not isinstance(chosen, tuple):
         return chosen
-    run, found, checkpoint = chosen
-    try:
-        rec = data.open_recording(run, checkpoint)
-    except CellscopeError as e:
-        return notice(f"Cannot open the recording of {checkpoint}: {e}")
-    layer = int_param("layer", layer, 0, 0, rec.layers - 1, problems)
-    cell = int_param("cell", cell, 0, 0, rec.cells - 1, problems)
+    run, found, checkpoint, rec = chosen
+    layer, cell, start, size = cell_and_window(rec, layer, cell, start, size, DEFAULT_SIZE, SIZES[-1], problems)
     layer2 = int_param("layer2", layer2, None, 0, rec.layers - 1, problems)
     cell2 = int_param("cell2", cell2, None, 0, rec.cells - 1, problems)
-    start = int_param("start", start, 0, 0, max(rec.n_chars - 1, 0), problems)
-    size = int_param("size", size, DEFAULT_SIZE, 1, SIZES[-1], problems)
     pos = int_param("pos", pos, None, 0, max(rec.n_chars - 2, 0), problems)
     if op is not None and op not in OPS:
         problems.append(f"op={op!r} is not a change this page makes (one of {', '.join(OPS)}); showing {DEFAULT_OP}.")
@@ -242,12 +236,7 @@ def _where_controls(where, concept, regex, span):
 def _window_controls(rec, start, size):
     """Which text is shown: start (with page buttons), window size; export."""
     return html.Div(className="controls", children=[
-        labeled("start", dcc.Input(id="iv-start", type="number", min=0, max=max(rec.n_chars - 1, 0), step=1,
-                                   value=start, debounce=True)),
-        html.Button("◀ page", id="iv-page-prev"),
-        html.Button("page ▶", id="iv-page-next"),
-        labeled("window", dcc.Dropdown(id="iv-size", options=sorted({*SIZES, size}), value=size, clearable=False)),
-        html.Span(id="iv-where-shown", className="where"),
+        *window_controls("iv", rec, start, size, SIZES, where="where-shown"),
         html.Button("Export HTML", id="iv-export", title="download the recoloured window as a standalone page"),
     ])
 
