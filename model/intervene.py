@@ -149,7 +149,7 @@ class Layers:
                     edit = None
                     if layer in edits:
                         a, b = edits[layer]
-                        edit = (active[t0:t0 + block], a[t0:t0 + block], b[t0:t0 + block])
+                        edit = (list(active[t0:t0 + block]), a[t0:t0 + block], b[t0:t0 + block])
                     layer_loop(xproj.expand(-1, streams, -1), w_hh_t, h[k], c[k], hs, cs, edit=edit)
                 h[k], c[k] = hs[-1], cs[-1]
                 if out is not None:
@@ -192,7 +192,7 @@ def initial_state(model, rec, start, from_zero=False):
     # starting state; it fades over the window as the model forgets, and clamping a cell to its recorded
     # values reproduces the recording's loss to that tolerance)
     for state, kind in ((h, "h"), (c, "c")):
-        state[:, 0] = torch.as_tensor(np.asarray(rec.array(kind)[:, :, start - 1], np.float32), device=h.device)
+        state[:, 0] = torch.as_tensor(rec.state_at(kind, start - 1), device=h.device)
     return h, c
 
 
@@ -249,14 +249,11 @@ def intervene(model, rec, changes, start, stop, active=None, from_zero=False):
     states = Layers(model, fused=True).run(ids[:steps], h, c, edits=affine(model, changes, steps, rec),
                                            active=active)[..., 0, :]
     loss, top_i, top_p = guesses(model, states[1, -1], ids[1:])
-    index = {ch: i for i, ch in enumerate(rec.vocab)}
-    chars, p_before = rec.top5(start, stop)
+    ids_before, p_before = rec.top5_ids(start, stop)
     after = states.permute(0, 1, 3, 2).cpu().numpy()  # [c/h, layers, cells, steps], the recording's layout
     return Outcome(start, stop, active, rec.loss(start, stop), loss,
-                   np.array([[index[ch] for ch in row] for row in chars], np.int32).reshape(-1, TOP_K), top_i,
-                   p_before, top_p,
-                   np.asarray(rec.array("c")[:, :, start:stop], np.float32), after[0],
-                   np.asarray(rec.array("h")[:, :, start:stop], np.float32), after[1])
+                   ids_before, top_i, p_before, top_p,
+                   rec.states("c", start, stop), after[0], rec.states("h", start, stop), after[1])
 
 
 @torch.no_grad()
@@ -282,7 +279,7 @@ def cells_that_matter(model, rec, position, context=200, op="zero", chars=""):
     ids = encode(model, rec, start, position + 2)
     h0, c0 = initial_state(model, rec, start)
     net, active = Layers(model), np.ones(steps, bool)
-    means = (torch.as_tensor(rec.array("c").mean(-1, dtype=np.float32), device=h0.device) if op == "mean"
+    means = (torch.as_tensor(rec.means("c"), device=h0.device) if op == "mean"
              else torch.zeros(layers, hidden, device=h0.device))
     cells = torch.arange(hidden, device=h0.device)
     x, tops = ids[:steps], []

@@ -163,6 +163,18 @@ class Recording:
         base = (layer * self.cells + cell) * self.n_chars
         return self._files[kind].read(base + start, max(0, stop - start)).astype(np.float32)
 
+    def states(self, kind, start, stop):
+        """Every cell over positions [start, stop), [layers, cells, n] float32 (one read per cell)."""
+        self._check_kind(kind)
+        n, f = self.n_chars, self._files[kind]
+        return np.stack([f.read(row * n + start, stop - start) for row in range(self.layers * self.cells)]
+                        ).astype(np.float32).reshape(self.layers, self.cells, stop - start)
+
+    def means(self, kind):
+        """Every cell's mean over the whole recording, [layers, cells] float32 (a layer read at a time)."""
+        return np.stack([self.rows(kind, layer, 0, self.cells).mean(-1, dtype=np.float32)
+                         for layer in range(self.layers)])
+
     def state_at(self, kind, position):
         """Every cell's value at one position, [layers, cells] float32 (one small read per cell)."""
         self._check_kind(kind)
@@ -174,12 +186,17 @@ class Recording:
         """The text of positions [start, stop)."""
         return self.text[start:stop]
 
-    def top5(self, start=0, stop=None):
-        """(chars, probabilities) of the model's five guesses for the character after each position."""
+    def top5_ids(self, start=0, stop=None):
+        """(vocabulary ids [n, 5] int32, probabilities [n, 5]) of the five guesses for the next character."""
         start, stop, _ = slice(start, stop).indices(self.n_chars)
         count = max(0, stop - start)
         ids = self._files["top5_ids"].read(start * TOP_K, count * TOP_K).reshape(count, TOP_K)
         probs = self._files["top5_p"].read(start * TOP_K, count * TOP_K).reshape(count, TOP_K).astype(np.float32)
+        return ids, probs
+
+    def top5(self, start=0, stop=None):
+        """(chars, probabilities) of the model's five guesses for the character after each position."""
+        ids, probs = self.top5_ids(start, stop)
         vocab = self.vocab
         return [[vocab[i] for i in row] for row in ids], probs
 
