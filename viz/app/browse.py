@@ -13,8 +13,8 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import (b64, cell_and_window, labeled, notice, open_chosen, window_bounds,
-                             window_controls)
+from viz.app.common import (b64, chosen_view, labeled, notice, recorded_window, register_steppers, window_bounds,
+                            window_controls)
 from viz.app.textview import concept_marks, hover_data
 from viz.colors import KIND_LABELS, N_LEVELS, display_values, quantize, value_range
 from viz.excerpts import excerpts
@@ -36,12 +36,10 @@ BLOCK = 1000
 def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=None, size=None, top5=None,
            concept=None, **_other_pages_params):
     """The page for the URL's view; a bad parameter is explained and replaced by its default."""
-    problems = []
-    chosen = open_chosen(run, checkpoint, problems)
-    if not isinstance(chosen, tuple):
-        return chosen
-    run, found, checkpoint, rec = chosen
-    layer, cell, start, size = cell_and_window(rec, layer, cell, start, size, DEFAULT_SIZE, SIZES[-1], problems)
+    view = chosen_view(run, checkpoint, layer, cell, start, size, DEFAULT_SIZE, SIZES[-1])
+    if not isinstance(view, tuple):
+        return view
+    problems, run, found, checkpoint, rec, layer, cell, start, size = view
     if kind is not None and kind not in rec.kinds:
         problems.append(f"kind={kind!r} is not recorded here (recorded: {', '.join(rec.kinds)}); "
                         f"showing {rec.kinds[0]}.")
@@ -124,11 +122,9 @@ def _blocks(text, size=BLOCK):
 def send_window(checkpoint, start, size, view, run, concept):
     """The window's uncoloured spans, once per (checkpoint, window), with its top-5 guesses and loss."""
     try:
-        rec = data.open_recording(run, checkpoint)
+        rec, start, stop, chars, probs = recorded_window(run, checkpoint, start, size, DEFAULT_SIZE, SIZES[-1])
     except CellscopeError as e:
         return no_update, "", notice(str(e))
-    start, stop = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
-    chars, probs = rec.top5(start, stop)
     text, with_top5 = rec.window(start, stop), view == "top5"
     spans = "".join(
         '<div class="block">' + render_text(text[a:b], top5=(chars[a:b], probs[a:b]) if with_top5 else None,
@@ -217,12 +213,7 @@ def export_view(_, run, checkpoint, layer, cell, kind, start, size, view):
 # The browser side: assets/browse.js paints and hovers the window, keeps the URL in step with the view and keeps
 # the exact values for the hover box; the steppers and the excerpts' insertion are assets/cellscope.js's.
 clientside_callback(ClientsideFunction("browse", "paint"), Input("b-window", "data"), Input("b-values", "data"))
-clientside_callback(ClientsideFunction("cellscope", "stepCell"), Output("b-layer", "value"), Output("b-cell", "value"),
-                    Input("b-prev", "n_clicks"), Input("b-next", "n_clicks"), State("b-layer", "value"),
-                    State("b-cell", "value"), State("b-shape", "data"), prevent_initial_call=True)
-clientside_callback(ClientsideFunction("cellscope", "stepPage"), Output("b-start", "value"),
-                    Input("b-page-prev", "n_clicks"), Input("b-page-next", "n_clicks"), State("b-start", "value"),
-                    State("b-size", "value"), State("b-start", "max"), prevent_initial_call=True)
+register_steppers("b")
 clientside_callback(ClientsideFunction("browse", "syncUrl"),
                     Input("b-checkpoint", "value"), Input("b-layer", "value"), Input("b-cell", "value"),
                     Input("b-kind", "value"), Input("b-start", "value"), Input("b-size", "value"),

@@ -6,7 +6,7 @@ always opens something. (No page is registered here: Dash imports only modules t
 import base64
 
 import numpy as np
-from dash import dcc, html
+from dash import ClientsideFunction, Input, Output, State, clientside_callback, dcc, html
 
 from model import rundir
 from model.errors import CellscopeError
@@ -89,19 +89,31 @@ def choose_recording(run, checkpoint, problems, record_flags=""):
     return run, found, checkpoint if checkpoint in found else found[-1]
 
 
-def open_chosen(run, checkpoint, problems):
-    """choose_recording, and the chosen recording opened: (run, recorded checkpoints, checkpoint, recording), or
-    the notice to show instead (with the command that records it again)."""
+def recorded_window(run, checkpoint, start, size, default_size, largest):
+    """(recording, start, stop, top-5 chars, top-5 probabilities) of the text window a page shows; a
+    CellscopeError says why it cannot be."""
+    rec = data.open_recording(run, checkpoint)
+    start, stop = window_bounds(start, size, rec.n_chars, default_size, largest)
+    return (rec, start, stop, *rec.top5(start, stop))
+
+
+def chosen_view(run, checkpoint, layer, cell, start, size, default_size, largest):
+    """The view a URL names on one recording: (problems, run, recorded checkpoints, checkpoint, recording, layer,
+    cell, start, size), each bad parameter replaced by its default and explained in problems; or the notice to
+    show instead (with the command that records it again)."""
+    problems = []
     chosen = choose_recording(run, checkpoint, problems)
     if not isinstance(chosen, tuple):
         return chosen
     run, found, checkpoint = chosen
     try:
-        return run, found, checkpoint, data.open_recording(run, checkpoint)
+        rec = data.open_recording(run, checkpoint)
     except CellscopeError as e:
         return notice(f"Cannot open the recording of {checkpoint}: {e}", "Record it again with:",
                       html.Pre(f"python -m model.record {data.run_dir(run)} --checkpoint {checkpoint}",
                                className="command"))
+    return (problems, run, found, checkpoint, rec,
+            *cell_and_window(rec, layer, cell, start, size, default_size, largest, problems))
 
 
 def window_controls(prefix, rec, start, size, sizes, where="where"):
@@ -116,3 +128,16 @@ def window_controls(prefix, rec, start, size, sizes, where="where"):
                                        clearable=False)),
         html.Span(id=f"{prefix}-{where}", className="where"),
     ]
+
+
+def register_steppers(prefix):
+    """The browser-side cell stepper (◀ ▶ through every layer's cells) and page stepper of a page whose ids are
+    PREFIX-layer, -cell, -prev, -next, -shape, -start, -size, -page-prev, -page-next (assets/cellscope.js)."""
+    clientside_callback(ClientsideFunction("cellscope", "stepCell"), Output(f"{prefix}-layer", "value"),
+                        Output(f"{prefix}-cell", "value"), Input(f"{prefix}-prev", "n_clicks"),
+                        Input(f"{prefix}-next", "n_clicks"), State(f"{prefix}-layer", "value"),
+                        State(f"{prefix}-cell", "value"), State(f"{prefix}-shape", "data"), prevent_initial_call=True)
+    clientside_callback(ClientsideFunction("cellscope", "stepPage"), Output(f"{prefix}-start", "value"),
+                        Input(f"{prefix}-page-prev", "n_clicks"), Input(f"{prefix}-page-next", "n_clicks"),
+                        State(f"{prefix}-start", "value"), State(f"{prefix}-size", "value"),
+                        State(f"{prefix}-start", "max"), prevent_initial_call=True)

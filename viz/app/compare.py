@@ -22,7 +22,8 @@ from model.errors import CellscopeError
 from model.rundir import iteration_of
 from viz import concepts
 from viz.app import data
-from viz.app.common import b64, cell_and_window, choose_recording, int_param, labeled, notice, window_bounds
+from viz.app.common import (b64, cell_and_window, choose_recording, int_param, labeled, notice, register_steppers,
+                            window_bounds)
 from viz.app.textview import concept_marks, hover_data
 from viz.colors import KIND_LABELS, N_LEVELS, display_values, prob_shade, quantize, value_range
 from viz.figures import loss_curve, score_vs_iteration
@@ -416,14 +417,7 @@ clientside_callback(ClientsideFunction("compare", "paintRows"),
                     Input("cmp-window", "data"), Input("cmp-levels", "data"), Input("cmp-marks", "data"))
 clientside_callback(ClientsideFunction("compare", "outline"), Input("cmp-pos", "value"), Input("cmp-painted", "data"))
 clientside_callback(ClientsideFunction("compare", "keepHover"), Input("cmp-hover", "data"))
-clientside_callback(ClientsideFunction("cellscope", "stepCell"),
-                    Output("cmp-layer", "value"), Output("cmp-cell", "value"), Input("cmp-prev", "n_clicks"),
-                    Input("cmp-next", "n_clicks"), State("cmp-layer", "value"), State("cmp-cell", "value"),
-                    State("cmp-shape", "data"), prevent_initial_call=True)
-clientside_callback(ClientsideFunction("cellscope", "stepPage"),
-                    Output("cmp-start", "value"), Input("cmp-page-prev", "n_clicks"),
-                    Input("cmp-page-next", "n_clicks"), State("cmp-start", "value"), State("cmp-size", "value"),
-                    State("cmp-start", "max"), prevent_initial_call=True)
+register_steppers("cmp")
 clientside_callback(ClientsideFunction("compare", "syncUrl"),
                     Input("cmp-checkpoints", "value"), Input("cmp-layer", "value"), Input("cmp-cell", "value"),
                     Input("cmp-kind", "value"), Input("cmp-start", "value"), Input("cmp-size", "value"),

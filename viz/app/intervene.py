@@ -24,8 +24,8 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import (b64, cell_and_window, int_param, labeled, notice, open_chosen, window_bounds,
-                             window_controls)
+from viz.app.common import (b64, chosen_view, int_param, labeled, notice, recorded_window, register_steppers,
+                            window_bounds, window_controls)
 from viz.app.textview import hover_data
 from viz.colors import DELTA_RANGE, N_LEVELS, delta_levels
 from viz.intervention_html import intervention_page
@@ -139,12 +139,10 @@ def slider(rec, layer, cell, op, value):
 def layout(run=None, checkpoint=None, layer=None, cell=None, layer2=None, cell2=None, op=None, value=None,
            where=None, concept=None, regex=None, span=None, start=None, size=None, pos=None, **_other_pages_params):
     """The page for the URL's intervention; a bad parameter is explained and replaced by its default."""
-    problems = []
-    chosen = open_chosen(run, checkpoint, problems)
-    if not isinstance(chosen, tuple):
-        return chosen
-    run, found, checkpoint, rec = chosen
-    layer, cell, start, size = cell_and_window(rec, layer, cell, start, size, DEFAULT_SIZE, SIZES[-1], problems)
+    view = chosen_view(run, checkpoint, layer, cell, start, size, DEFAULT_SIZE, SIZES[-1])
+    if not isinstance(view, tuple):
+        return view
+    problems, run, found, checkpoint, rec, layer, cell, start, size = view
     layer2 = int_param("layer2", layer2, None, 0, rec.layers - 1, problems)
     cell2 = int_param("cell2", cell2, None, 0, rec.cells - 1, problems)
     pos = int_param("pos", pos, None, 0, max(rec.n_chars - 2, 0), problems)
@@ -282,11 +280,9 @@ def _window_key(run, checkpoint, start, stop):
 def send_window(checkpoint, start, size, run):
     """The window's uncoloured spans, once per (checkpoint, window), with the recording's guesses and loss."""
     try:
-        rec = data.open_recording(run, checkpoint)
+        rec, start, stop, chars, probs = recorded_window(run, checkpoint, start, size, DEFAULT_SIZE, SIZES[-1])
     except CellscopeError as e:
         return no_update, "", notice(str(e))
-    start, stop = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
-    chars, probs = rec.top5(start, stop)
     window = {"key": _window_key(run, checkpoint, start, stop), "start": start, "stop": stop,
               "html": render_text(rec.window(start, stop), offset=start),
               **hover_data(chars, probs, rec.loss(start, stop))}
@@ -445,13 +441,7 @@ def export_view(_, run, checkpoint, layer, cell, layer2, cell2, op, value, where
 # position and keeps the URL in step; the steppers are assets/cellscope.js's.
 clientside_callback(ClientsideFunction("intervene", "paint"), Input("iv-window", "data"), Input("iv-change", "data"),
                     Input("iv-pos", "data"))
-clientside_callback(ClientsideFunction("cellscope", "stepCell"), Output("iv-layer", "value"),
-                    Output("iv-cell", "value"), Input("iv-prev", "n_clicks"), Input("iv-next", "n_clicks"),
-                    State("iv-layer", "value"), State("iv-cell", "value"), State("iv-shape", "data"),
-                    prevent_initial_call=True)
-clientside_callback(ClientsideFunction("cellscope", "stepPage"), Output("iv-start", "value"),
-                    Input("iv-page-prev", "n_clicks"), Input("iv-page-next", "n_clicks"), State("iv-start", "value"),
-                    State("iv-size", "value"), State("iv-start", "max"), prevent_initial_call=True)
+register_steppers("iv")
 clientside_callback(ClientsideFunction("intervene", "syncUrl"),
                     Input("iv-checkpoint", "value"), Input("iv-layer", "value"), Input("iv-cell", "value"),
                     Input("iv-layer2", "value"), Input("iv-cell2", "value"), Input("iv-op", "value"),
