@@ -1,5 +1,6 @@
 """Shared fixtures: the real text the tests read (carried in tests/data/), one hostile string for the escaping
 tests, and one tiny real run (trained for seconds, every checkpoint recorded)."""
+import contextlib
 import functools
 import socket
 from pathlib import Path
@@ -29,6 +30,23 @@ def real_path(name):
 def real_text(name):
     """The whole text of real_path(name)."""
     return real_path(name).read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def served(app, download_path=None):
+    """The one Dash browser fixture's body: app served on a free port, headless Chromium (with the flags this
+    machine needs beyond dash.testing's --no-sandbox --disable-gpu), as dash.testing's `dash_duo`."""
+    from dash.testing.application_runners import ThreadedRunner
+    from dash.testing.composite import DashComposite
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.add_argument("--disable-background-networking")
+    options.add_argument("--window-size=1400,1000")
+    with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True, options=[options],
+                                                    download_path=str(download_path or "")) as duo:
+        duo.start_server(app, navigate=False, port=free_port())
+        yield duo
 
 
 def free_port():

@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
-from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import HOSTILE, free_port, real_text
+from conftest import HOSTILE, real_text, served
 from model.recording import Recording, RecordingWriter
 from viz.colors import display_values, quantize, value_range
 from viz.concepts import concept_values
@@ -26,14 +25,6 @@ from viz.standalone import export_html
 from viz.text_html import GLYPHS
 
 UNGLYPH = {glyph: c for c, glyph in GLYPHS.items()}
-
-
-def chrome_options():
-    """The flags this machine needs beyond the ones dash.testing adds (--no-sandbox --disable-gpu ...)."""
-    options = Options()
-    options.add_argument("--disable-background-networking")
-    options.add_argument("--window-size=1400,1000")
-    return options
 
 
 def hostile_recording(path):
@@ -69,16 +60,10 @@ def runs(tiny_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def duo(runs, tmp_path_factory):
-    from dash.testing.application_runners import ThreadedRunner
-    from dash.testing.composite import DashComposite
-
     from viz.app import create_app
 
-    app = create_app([runs["tiny"], runs["hostile"], runs["empty"], runs["broken"]])
-    with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
-                                                    options=[chrome_options()],
-                                                    download_path=str(tmp_path_factory.mktemp("download"))) as duo:
-        duo.start_server(app, navigate=False, port=free_port())
+    with served(create_app([runs["tiny"], runs["hostile"], runs["empty"], runs["broken"]]),
+                tmp_path_factory.mktemp("download")) as duo:
         yield duo
 
 

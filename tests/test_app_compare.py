@@ -13,10 +13,10 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import HOSTILE
+from conftest import HOSTILE, served
 from model import rundir
 from model.recording import Recording, RecordingWriter
-from test_app_browse import chrome_options, choose, export_title, hover, tip_lines
+from test_app_browse import choose, export_title, hover, tip_lines
 from viz.colors import display_values, quantize, value_range
 from viz.concepts import concept_values
 from viz.ranking import score_cells
@@ -50,15 +50,9 @@ def runs(tiny_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def duo(runs):
-    from dash.testing.application_runners import ThreadedRunner
-    from dash.testing.composite import DashComposite
-
     from viz.app import create_app
 
-    app = create_app([runs["tiny"], runs["shuffled"], runs["broken"]])
-    with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
-                                                    options=[chrome_options()]) as duo:
-        duo.start_server(app, navigate=False)
+    with served(create_app([runs["tiny"], runs["shuffled"], runs["broken"]])) as duo:
         yield duo
 
 

@@ -13,11 +13,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import HOSTILE, free_port, real_text
+from conftest import HOSTILE, real_text, served
 from model import rundir
 from model.errors import CellscopeError
 from model.recording import Recording, RecordingWriter
-from test_app_browse import chrome_options
 from viz.concepts import CONCEPTS, concept_values
 from viz.excerpts import excerpts
 from viz.figures import gate_saturation
@@ -69,12 +68,7 @@ def find(app):
 
 @pytest.fixture(scope="module")
 def duo(app):
-    from dash.testing.application_runners import ThreadedRunner
-    from dash.testing.composite import DashComposite
-
-    with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
-                                                    options=[chrome_options()]) as duo:
-        duo.start_server(app, navigate=False, port=free_port())
+    with served(app) as duo:
         yield duo
 
 

@@ -15,11 +15,11 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import HOSTILE, free_port
+from conftest import HOSTILE, served
 from model.checkpoint import load_model
 from model.intervene import Change, cells_that_matter, intervene
 from model.recording import Recording
-from test_app_browse import chrome_options, hostile_recording
+from test_app_browse import hostile_recording
 from test_colors import DICHROMACY, lab, luminance, rgb, seen_by
 from viz.colors import DELTA_COLORS, LEVEL_COLORS, N_LEVELS, ZERO_LEVEL, delta_levels, level_css
 from viz.concepts import concept_values
@@ -40,16 +40,9 @@ def runs(tiny_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def duo(runs, tmp_path_factory):
-    from dash.testing.application_runners import ThreadedRunner
-    from dash.testing.composite import DashComposite
-
     from viz.app import create_app
 
-    app = create_app([runs["tiny"], runs["empty"], runs["hostile"]])
-    with ThreadedRunner() as server, DashComposite(server=server, browser="Chrome", headless=True,
-                                                    options=[chrome_options()],
-                                                    download_path=str(tmp_path_factory.mktemp("download"))) as duo:
-        duo.start_server(app, navigate=False, port=free_port())
+    with served(create_app([runs["tiny"], runs["empty"], runs["hostile"]]), tmp_path_factory.mktemp("download")) as duo:
         yield duo
 
 
