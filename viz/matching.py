@@ -19,7 +19,7 @@ class MatchError(CellscopeError, ValueError):
 def correlations(a, b, chunk=4096):
     """Pearson r between every row of a [m, n] and every row of b [k, n] -> float32 [m, k].
 
-    a and b may be memory maps: `chunk` positions are read at a time, so memory stays O((m + k) * chunk)
+    a and b may be lazy (RecordedRows): `chunk` positions are read at a time, so memory stays O((m + k) * chunk)
     however long the text is. Rows are centered with their mean and summed as products (one matrix product per
     chunk); a constant row correlates 0 with everything rather than NaN.
     """
@@ -43,6 +43,24 @@ def correlations(a, b, chunk=4096):
     return np.divide(gram, denom, out=np.zeros_like(gram), where=denom > 0)
 
 
+class RecordedRows:
+    """One kind of a recording's cells as rows [cells, n] for correlations(): read a chunk of positions at a time
+    with pread (Recording.states), never through a memory map that would fault if a file shrank under the server.
+    rows: flat cell indices (layer * cells + cell) to keep, or None for every cell."""
+
+    def __init__(self, rec, kind, rows=None):
+        self.rec, self.kind, self.rows = rec, kind, rows
+        self.shape = (rec.layers * rec.cells if rows is None else len(rows), rec.n_chars)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        start, stop, _ = key[1].indices(self.rec.n_chars)
+        block = self.rec.states(self.kind, start, stop).reshape(-1, stop - start)
+        return block if self.rows is None else block[self.rows]
+
+
 def match_cells(rec_a, rec_b, kind="c", cells=None, chunk=4096):
     """For each cell of A (all layers, or only `cells` = [(layer, cell), ...]) the best-correlated cell of B.
 
@@ -52,14 +70,12 @@ def match_cells(rec_a, rec_b, kind="c", cells=None, chunk=4096):
     if rec_a.text != rec_b.text:
         raise MatchError(f"cannot match cells: {rec_a.path} and {rec_b.path} were recorded over different text "
                          f"({rec_a.n_chars} vs {rec_b.n_chars} chars); record both over the same text file")
-    arr_a, arr_b = rec_a.array(kind), rec_b.array(kind)
     if cells is None:
         cells = [(layer, cell) for layer in range(rec_a.layers) for cell in range(rec_a.cells)]
-        rows_a = arr_a.reshape(rec_a.layers * rec_a.cells, rec_a.n_chars)
+        rows_a = RecordedRows(rec_a, kind)
     else:
-        rows_a = np.stack([arr_a[layer, cell] for layer, cell in cells])
-    rows_b = arr_b.reshape(rec_b.layers * rec_b.cells, rec_b.n_chars)
-    r = correlations(rows_a, rows_b, chunk=chunk)
+        rows_a = RecordedRows(rec_a, kind, [layer * rec_a.cells + cell for layer, cell in cells])
+    r = correlations(rows_a, RecordedRows(rec_b, kind), chunk=chunk)
     best = np.abs(r).argmax(axis=1)
     layer_a, cell_a = np.array(cells, dtype=np.int64).reshape(-1, 2).T
     return pd.DataFrame({"layer_a": layer_a, "cell_a": cell_a,
