@@ -213,10 +213,9 @@ def progress_bar(run, max_iters, max_minutes, show):
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
 
 
-def prepare(corpus, run, resume, overrides, device):
+def prepare(corpus, text, run, resume, overrides, device):
     """Everything the loop needs: the run's hyperparameters, batches, validation ids, model and optimizer, and
     for a resumed run its iteration and carried hidden state (a new run writes run.json)."""
-    text = read_text(corpus)
     vocab = Vocab.from_text(text)
     hp = resumed_run(corpus, run, text, vocab, overrides) if resume else new_run(corpus, run, text, vocab, overrides)
     train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
@@ -237,15 +236,15 @@ def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=F
     """Train (or resume) the run in directory `run`; returns the newest checkpoint's metadata. One trainer per
     run: a second one started on the same --run, even in the same instant, is refused and changes nothing."""
     device = pick_device(device)
-    read_text(corpus)  # a bad corpus is refused before the run's folder is made
+    text = read_text(corpus)  # a bad corpus is refused before the run's folder is made
     with rundir.writer_lock(run, "train"):
-        return training_loop(corpus, Path(run), max_iters, max_minutes, device, resume, progress, overrides)
+        return training_loop(corpus, text, Path(run), max_iters, max_minutes, device, resume, progress, overrides)
 
 
-def training_loop(corpus, run, max_iters, max_minutes, device, resume, progress, overrides):
+def training_loop(corpus, text, run, max_iters, max_minutes, device, resume, progress, overrides):
     if max_iters is None and max_minutes is None:
         max_iters = 5000
-    hp, vocab, stream, val_ids, model, opt, iteration, state = prepare(corpus, run, resume, overrides, device)
+    hp, vocab, stream, val_ids, model, opt, iteration, state = prepare(corpus, text, run, resume, overrides, device)
     rundir.rewrite_log(run, iteration)
     log_file, log = rundir.append_log(run)
 
