@@ -4,12 +4,14 @@
 
 Checkpoints are dense early and sparse late so the dashboard can show detectors appearing. Each holds the
 weights, the optimizer state, the carried hidden state and the RNG, so --resume continues exactly as if
-the run had not stopped.
+the run had not stopped. Under torchrun it trains data-parallel (model/distributed.py), rank 0 writing.
 """
+import contextlib
 import dataclasses
 import hashlib
 import math
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +22,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from model import rundir  # noqa: E402
+from model import distributed, rundir  # noqa: E402
 from model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from model.corpus import BatchStream, Vocab, read_text, split  # noqa: E402
 from model.errors import ArgumentParser, CellscopeError, fail, reported  # noqa: E402
+from model.record import record_run  # noqa: E402
 from model.sample import sample  # noqa: E402
 
 EARLY_CHECKPOINTS = (100, 200, 300, 500, 700, 1000, 1500, 2000)
@@ -150,11 +153,22 @@ def model_config(vocab, hp):
     return ModelConfig(len(vocab), hp.hidden, hp.layers, hp.dropout, hp.cell)
 
 
-def new_run(corpus, run, text, vocab, overrides):
-    """Hyperparameters for a new run, after checking the text suits them; writes run.json."""
+def hparams(corpus, run, text, vocab, resume, overrides, record_chars):
+    """The run's hyperparameters (the resumed run's, or the defaults with the flags given), checked against
+    the number of processes and --record; no rank writes anything before this."""
+    hp = resumed_run(corpus, run, text, vocab, overrides) if resume else dataclasses.replace(DEFAULTS, **overrides)
+    world = distributed.env_ranks()[1]
+    if hp.batch_size % world:
+        raise TrainError(f"--batch-size {hp.batch_size} does not split over {world} processes; use a multiple of {world}")
+    if record_chars and hp.cell != "lstm":
+        raise TrainError(f"--record needs an LSTM; this run is a {hp.cell.upper()}")
+    return hp
+
+
+def new_run(corpus, run, text, vocab, hp):
+    """Check the text suits a new run's hyperparameters, then write run.json."""
     if (run / "run.json").exists() or rundir.checkpoints(run):
         raise TrainError(f"{run} already holds a run; pass --resume to continue it or choose another --run")
-    hp = dataclasses.replace(DEFAULTS, **overrides)
     train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
     if len(val_text) < 2:
         raise TrainError(f"{corpus}: too short for a validation split ({len(text)} characters)")
@@ -167,7 +181,6 @@ def new_run(corpus, run, text, vocab, overrides):
                    n_train=len(train_text), n_val=len(val_text)),
         model=dataclasses.asdict(model_config(vocab, hp)),
         hparams=dataclasses.asdict(hp), versions=dict(torch=torch.__version__, python=platform.python_version())))
-    return hp
 
 
 def save(run, model, opt, state, iteration, vocab, val_ids, seed):
@@ -195,7 +208,7 @@ class LossWindow:
 
     def row(self, iteration, epoch, lr, elapsed, run):
         """A log.csv row (val loss empty), then a fresh window; TrainError if the loss is not finite."""
-        train_loss = self.total.item() / self.n
+        train_loss = distributed.mean(self.total).item() / self.n  # the global batch's mean
         if not math.isfinite(train_loss):
             raise TrainError(f"loss became {train_loss} at iteration {iteration}; lower --lr "
                              f"(checkpoints up to the last good one are kept in {run / 'checkpoints'})")
@@ -213,11 +226,14 @@ def progress_bar(run, max_iters, max_minutes, show):
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
 
 
-def prepare(corpus, text, run, resume, overrides, device):
+def prepare(corpus, text, run, resume, overrides, record_chars, device):
     """Everything the loop needs: the run's hyperparameters, batches, validation ids, model and optimizer, and
-    for a resumed run its iteration and carried hidden state (a new run writes run.json)."""
+    for a resumed run its iteration and this rank's part of the carried hidden state (rank 0 of a new run
+    writes run.json)."""
     vocab = Vocab.from_text(text)
-    hp = resumed_run(corpus, run, text, vocab, overrides) if resume else new_run(corpus, run, text, vocab, overrides)
+    hp = hparams(corpus, run, text, vocab, resume, overrides, record_chars)
+    if not resume and distributed.is_rank0():
+        new_run(corpus, run, text, vocab, hp)
     train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
     stream = BatchStream(vocab.encode(train_text), hp.batch_size, hp.seq_length)
     torch.manual_seed(hp.seed)
@@ -229,24 +245,35 @@ def prepare(corpus, text, run, resume, overrides, device):
         if not found:
             raise TrainError(f"{run}: nothing to resume (no checkpoints yet)")
         iteration, state = restore(list(found.values())[-1], model, opt, device)
+        state = distributed.shard(state, hp.batch_size)
     return hp, vocab, stream, vocab.encode(val_text), model, opt, iteration, state
 
 
-def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=False, progress=True, **overrides):
-    """Train (or resume) the run in directory `run`; returns the newest checkpoint's metadata. One trainer per
-    run: a second one started on the same --run, even in the same instant, is refused and changes nothing."""
+def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=False, progress=True, record=False,
+          record_chars=100_000, **overrides):
+    """Train (or resume) the run in directory `run`; returns the newest checkpoint's metadata (None on the ranks
+    but 0 under torchrun). One trainer per run: a second one started on the same --run, even in the same
+    instant, is refused and changes nothing. record: record each checkpoint as model.record does."""
     device = pick_device(device)
     text = read_text(corpus)  # a bad corpus is refused before the run's folder is made
-    with rundir.writer_lock(run, "train"):
-        return training_loop(corpus, text, Path(run), max_iters, max_minutes, device, resume, progress, overrides)
+    main_rank = distributed.is_rank0()
+    with distributed.process_group(device) as device:
+        with rundir.writer_lock(run, "train") if main_rank else contextlib.nullcontext():
+            return training_loop(corpus, text, Path(run), max_iters, max_minutes, device, resume,
+                                 progress and main_rank, record_chars if record else 0, overrides)
 
 
-def training_loop(corpus, text, run, max_iters, max_minutes, device, resume, progress, overrides):
+def training_loop(corpus, text, run, max_iters, max_minutes, device, resume, progress, record_chars, overrides):
     if max_iters is None and max_minutes is None:
         max_iters = 5000
-    hp, vocab, stream, val_ids, model, opt, iteration, state = prepare(corpus, text, run, resume, overrides, device)
-    rundir.rewrite_log(run, iteration)
-    log_file, log = rundir.append_log(run)
+    main_rank = distributed.is_rank0()
+    hp, vocab, stream, val_ids, model, opt, iteration, state = prepare(corpus, text, run, resume, overrides,
+                                                                       record_chars, device)
+    ddp = distributed.wrap(model, device)
+    streams = distributed.my_streams(hp.batch_size)
+    if main_rank:
+        rundir.rewrite_log(run, iteration)
+        log_file, log = rundir.append_log(run)
 
     last_iter = iteration + max_iters if max_iters is not None else math.inf
     deadline = time.time() + max_minutes * 60 if max_minutes is not None else math.inf
@@ -255,14 +282,15 @@ def training_loop(corpus, text, run, max_iters, max_minutes, device, resume, pro
     start = time.time()
     meta = None
     while True:
-        # forward, backward, update (the hidden state carried from the previous batch of each stream)
+        # forward, backward, update (the hidden state carried from the previous batch of each of this rank's
+        # streams; under torchrun backward averages the gradients over the ranks, so clipping sees the global one)
         iteration += 1
         x, y, new_epoch = stream.batch(iteration - 1)
         if new_epoch:
             state = None
-        x, y = torch.as_tensor(x, device=device), torch.as_tensor(y, device=device)
+        x, y = torch.as_tensor(x[:, streams], device=device), torch.as_tensor(y[:, streams], device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits, state = model(x, state)
+            logits, state = ddp(x, state)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         opt.zero_grad(set_to_none=True)
@@ -270,21 +298,28 @@ def training_loop(corpus, text, run, max_iters, max_minutes, device, resume, pro
         torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         opt.step()
         window.add(loss)
-        done = iteration >= last_iter or time.time() >= deadline
+        done = iteration >= last_iter or (deadline < math.inf and distributed.rank0_says(time.time() >= deadline))
         checkpoint_now = done or is_checkpoint(iteration, hp.checkpoint_every)
         row = None
         if checkpoint_now or iteration % LOG_EVERY == 0:  # a NaN loss stops here, before it is checkpointed
             row = window.row(iteration, stream.epoch(iteration), opt.param_groups[0]["lr"], time.time() - start, run)
 
-        # evaluate and checkpoint
+        # evaluate, checkpoint and record (rank 0; the recording's time is outside the --max-minutes budget)
         if checkpoint_now:
-            meta = save(run, model, opt, state, iteration, vocab, val_ids, hp.seed)
-            row.update(val_loss=round(meta["val_loss"], 5), bits_per_char=round(meta["val_loss"] / math.log(2), 5))
-            if progress:
-                bar.write(f"{meta['name']}: val loss {meta['val_loss']:.4f} nats ({row['bits_per_char']:.3f} bits/char)")
+            full_state = distributed.gathered(state)  # every rank's streams, so the checkpoint is a plain run's
+            if main_rank:
+                meta = save(run, model, opt, full_state, iteration, vocab, val_ids, hp.seed)
+                row.update(val_loss=round(meta["val_loss"], 5), bits_per_char=round(meta["val_loss"] / math.log(2), 5))
+                if progress:
+                    bar.write(f"{meta['name']}: val loss {meta['val_loss']:.4f} nats ({row['bits_per_char']:.3f} bits/char)")
+            if main_rank and record_chars:
+                began = time.time()
+                record_run(run, checkpoints=meta["name"], max_chars=record_chars, progress=False)
+                deadline += time.time() - began
+                window.since += time.time() - began
 
         # log
-        if row:
+        if row and main_rank:
             log.writerow(row)
             log_file.flush()
             bar.set_postfix(iter=iteration, loss=f"{row['train_loss']:.3f}", chars_s=f"{row['chars_per_s']:,}",
@@ -293,7 +328,8 @@ def training_loop(corpus, text, run, max_iters, max_minutes, device, resume, pro
         if done:
             break
     bar.close()
-    log_file.close()
+    if main_rank:
+        log_file.close()
     return meta
 
 
@@ -326,21 +362,28 @@ def parser():
     ckpt.add_argument("--checkpoint-every", type=int,
                       help=f"after the early schedule (100..2000), every K iterations (default {d.checkpoint_every})")
     ckpt.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of --run")
+    ckpt.add_argument("--record", action="store_true",
+                      help="record each checkpoint as it is written, as model.record does (outside --max-minutes)")
+    ckpt.add_argument("--record-chars", type=int, default=100_000,
+                      help="validation characters to record (default 100000)")
     device = p.add_argument_group("device")
     device.add_argument("--device", default="auto", help="auto, cpu or cuda")
     return p
 
 
 def main(argv=None):
-    args = vars(parser().parse_args(argv))
-    fixed = {k: args.pop(k) for k in ["corpus", "run", "max_iters", "max_minutes", "device", "resume"]}
+    argv = sys.argv[1:] if argv is None else argv
+    args = vars(parser().parse_args(argv[1:] if argv[:1] == ["--"] else argv))  # `-- CORPUS ...`, as under torchrun
+    fixed = {k: args.pop(k) for k in ["corpus", "run", "max_iters", "max_minutes", "device", "resume", "record",
+                                      "record_chars"]}
     overrides = {k: v for k, v in args.items() if v is not None}
     with reported():
         try:
             meta = train(**fixed, **overrides)
         except KeyboardInterrupt:
             fail("interrupted: checkpoints written so far are intact; continue with --resume")
-    print(f"done: {meta['name']}, val loss {meta['val_loss']:.4f} nats ({meta['val_loss'] / math.log(2):.3f} bits/char)")
+    if meta:  # rank 0's
+        print(f"done: {meta['name']}, val loss {meta['val_loss']:.4f} nats ({meta['val_loss'] / math.log(2):.3f} bits/char)")
 
 
 if __name__ == "__main__":
