@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.colors import LEVEL_COLORS, N_LEVELS, quantize, value_range
+from viz.colors import LEVEL_COLORS, N_LEVELS, ZERO_LEVEL, quantize, value_range
 
 BINS_PER_LEVEL = 4
 
@@ -144,4 +144,43 @@ def gate_saturation(gate_stats):
     fig.update_yaxes(title={"text": "fraction right-saturated (> 0.9)"}, col=1)
     fig.update_layout(height=340, margin={"l": 60, "r": 10, "t": 30, "b": 40}, plot_bgcolor="#fff",
                       legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Atlas view (viz/app/atlas.py): every cell against every concept.
+
+ATLAS_METRICS = {"auroc": "AUROC", "spearman": "|Spearman ρ|"}
+
+
+def atlas_heatmap(scores, metrics, best):
+    """Cells x concepts heatmap of viz.atlas: one row per cell, labelled "LAYER:CELL KIND", grouped by its best
+    concept (groups in column order, each best first; the y ticks name the groups) and coloured by strength
+    (2·AUROC − 1, or |ρ|: 0 = chance, 1 = perfect) on the green half of the activation scale. One trace per
+    metric, so each hover names its own; the raw score is the hover's number.
+
+    scores, metrics, best: viz.atlas.atlas()'s table and metrics, and best_concepts() of them."""
+    group = {c: k for k, c in enumerate(scores.columns)}
+    order = best.assign(group=best["best"].map(group)).sort_values(["group", "strength"], ascending=[True, False])
+    rows = [f"{layer}:{cell} {kind}" for layer, cell, kind in order.index]
+    table = scores.loc[order.index]
+    firsts = order.reset_index().groupby("best", sort=False).head(1)
+    scale = [[k / (len(LEVEL_COLORS) - ZERO_LEVEL - 1), color] for k, color in enumerate(LEVEL_COLORS[ZERO_LEVEL:])]
+    fig = go.Figure()
+    for metric, label in ATLAS_METRICS.items():
+        columns = [c for c in scores.columns if metrics[c] == metric]
+        if not columns:
+            continue
+        raw = table[columns].to_numpy(np.float64)
+        strength = 2 * raw - 1 if metric == "auroc" else raw
+        fig.add_heatmap(z=np.round(strength, 3).tolist(), x=columns, y=rows, customdata=np.round(raw, 3).tolist(),
+                        zmin=0, zmax=1, colorscale=scale, showscale=metric == "auroc", name=label,
+                        colorbar={"title": {"text": "strength"}, "thickness": 12},
+                        hovertemplate=f"cell %{{y}} · %{{x}}: {label} %{{customdata:.3f}}<extra></extra>", xgap=1)
+    fig.update_layout(height=140 + min(1200, max(240, 3 * len(rows))), margin={"l": 150, "r": 10, "t": 90, "b": 10},
+                      plot_bgcolor="#f4f4f4", font={"family": "system-ui, sans-serif"},
+                      xaxis={"side": "top", "tickangle": -45, "categoryorder": "array",
+                             "categoryarray": list(scores.columns)},
+                      yaxis={"autorange": "reversed", "tickmode": "array", "tickvals": [rows[i] for i in firsts.index],
+                             "ticktext": [f"{c} ({(order['best'] == c).sum()}) ▸" for c in firsts["best"]]})
     return fig
