@@ -1,11 +1,11 @@
-"""Run one checkpoint over a text and record, at every position, every layer's c and h (and gates), the top-5
-guesses for the next character and the loss; and its CLI.
+"""Run one checkpoint over a text and record, at every position, every layer's states (an LSTM's c and h, a GRU's
+or RNN's h) and gates, the top-5 guesses for the next character and the loss; and its CLI.
 
     python -m model.record runs/wp --all-checkpoints --gates
 
-nn.LSTM hides c and the gates, so each layer is computed by hand: either a loop
+nn.LSTM hides c and the gates (nn.GRU its gates), so each layer is computed by hand: either a loop
 with one recurrent matmul per step ("loop", fastest on CPU), or the fused kernel for h followed by all gates
-recomputed in one matmul and c by its elementwise recurrence ("fused", for GPUs). The text is cut into
+recomputed in one matmul (an LSTM's c by its elementwise recurrence) ("fused", for GPUs). The text is cut into
 parallel streams for speed; each stream but the first is warmed up over the text just before it, so the
 result matches one uninterrupted pass from a zero state at position 0. Blocks go to disk as they are made.
 """
@@ -27,7 +27,7 @@ from model import rundir  # noqa: E402
 from model.checkpoint import load_model  # noqa: E402
 from model.corpus import CorpusError, read_text, split  # noqa: E402
 from model.errors import ArgumentParser, CellscopeError, reported  # noqa: E402
-from model.recording import GATE_KINDS, STATE_KINDS, TOP_K, Recording, RecordingError, RecordingWriter  # noqa: E402
+from model.recording import SIGMOID_GATES, TOP_K, Recording, RecordingError, RecordingWriter, kinds_for  # noqa: E402
 
 
 class RecordError(CellscopeError):
@@ -96,14 +96,63 @@ def layer_fused(x, weights, h, c, hs, cs, ifo, single_layer):
         ifo[0], ifo[1], ifo[2] = i, f, o
 
 
+def raw_weights(model, layer):
+    """(W_ih, W_hh, b_ih, b_hh) of one layer: a GRU needs b_hh apart, inside r (W_hn h + b_hn)."""
+    return tuple(getattr(model.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+
+def plain_weights(model):
+    """What gru_loop and rnn_loop need, per layer: (input projection, W_hh transposed, b_ih, b_hh); layer 0's
+    projection is a table [vocab, gates x H] with b_ih in it, computed once and looked up, as for the LSTM."""
+    weights = []
+    for layer in range(model.config.layers):
+        w_ih, w_hh, b_ih, b_hh = raw_weights(model, layer)
+        w_in = torch.addmm(b_ih, model.embed.weight, w_ih.t()) if layer == 0 else w_ih.t().contiguous()
+        weights.append((w_in, w_hh.t().contiguous(), b_ih, b_hh))
+    return weights
+
+
+def gru_gates(gi, gh):
+    """nn.GRU's gates (r, z, n) from its input side gi = W_ih x + b_ih and recurrent side gh = W_hh h + b_hh,
+    [..., 3H] in its order r, z, n: n = tanh(gi_n + r gh_n), so r scales b_hn too."""
+    hidden = gi.shape[-1] // 3
+    r, z = (gi[..., :2 * hidden] + gh[..., :2 * hidden]).sigmoid_().chunk(2, -1)
+    return r, z, torch.addcmul(gi[..., 2 * hidden:], r, gh[..., 2 * hidden:]).tanh_()
+
+
+def gru_loop(xproj, w_hh_t, b_hh, h, hs, rzn=None):
+    """One GRU layer, step by step from its input projection xproj [steps, streams, 3H] (b_ih included), one
+    matmul per step. Writes h of every step into hs [steps, streams, H] (and r, z, n into rzn [3, ...] if given)."""
+    for t, xp in enumerate(xproj.unbind(0)):
+        r, z, n = gru_gates(xp, torch.addmm(b_hh, h, w_hh_t))
+        if rzn is not None:
+            rzn[0, t], rzn[1, t], rzn[2, t] = r, z, n
+        h = torch.addcmul(n, z, h - n, out=hs[t])  # (1 - z) n + z h
+
+
+def rnn_loop(xproj, w_hh_t, b_hh, h, hs):
+    """One vanilla RNN layer (tanh), step by step from its input projection xproj [steps, streams, H]."""
+    for t, xp in enumerate(xproj.unbind(0)):
+        h = torch.tanh(torch.addmm(xp, h, w_hh_t).add_(b_hh), out=hs[t])
+
+
+def gru_fused_gates(x, weights, h, hs, rzn):
+    """A GRU layer's gates for all steps at once, from its input x and the h before each step (the fused method:
+    the kernel already gave hs)."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    h_prev = torch.cat([h[None], hs[:-1]])
+    rzn[0], rzn[1], rzn[2] = gru_gates(torch.addmm(b_ih, x.flatten(0, 1), w_ih.t()).view(*x.shape[:2], -1),
+                                       torch.addmm(b_hh, h_prev.flatten(0, 1), w_hh.t()).view(*x.shape[:2], -1))
+
+
 def single_layers(model):
-    """Each layer of the model's nn.LSTM as its own one-layer nn.LSTM sharing the weights."""
+    """Each layer of the model's nn.LSTM (nn.GRU, nn.RNN) as its own one-layer module sharing the weights."""
     layers = []
     for k in range(model.rnn.num_layers):
-        lstm = torch.nn.LSTM(model.rnn.input_size if k == 0 else model.rnn.hidden_size, model.rnn.hidden_size)
+        single = type(model.rnn)(model.rnn.input_size if k == 0 else model.rnn.hidden_size, model.rnn.hidden_size)
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            setattr(lstm, f"{name}_l0", getattr(model.rnn, f"{name}_l{k}"))
-        layers.append(lstm.to(next(model.parameters()).device))
+            setattr(single, f"{name}_l0", getattr(model.rnn, f"{name}_l{k}"))
+        layers.append(single.to(next(model.parameters()).device))
     return layers
 
 
@@ -185,7 +234,7 @@ def time_major(flat, streams, per, device):
 def warmed_state(model, ids, streams, per, warmup, block):
     """(h, c) [layers, streams, H] to start each stream from: stream 0 from zero at position 0, every other one
     warmed up from zero over the `warmup` characters before its start, a block at a time (nn.LSTM returns every
-    step's h, unwanted here)."""
+    step's h, unwanted here). A GRU or RNN has no c: it stays zero, unused."""
     device = next(model.parameters()).device
     h = torch.zeros(model.config.layers, streams, model.config.hidden, device=device)
     c = torch.zeros_like(h)
@@ -195,51 +244,78 @@ def warmed_state(model, ids, streams, per, warmup, block):
         state = None
         for w0 in range(0, warmup, block):
             _, state = model.rnn(model.embed(before[w0:w0 + block]), state)
-        h[:, 1:], c[:, 1:] = state
+        if model.config.cell == "lstm":
+            h[:, 1:], c[:, 1:] = state
+        else:
+            h[:, 1:] = state
     return h, c
 
 
 class Stepper:
-    """Runs every layer over one block of steps for all streams, carrying h and c from block to block, by the
-    chosen method; writes c, h (and i, f, o) of every step into a block buffer [kinds, layers, steps, streams, H]."""
+    """Runs every layer over one block of steps for all streams, carrying h (and an LSTM's c) from block to block,
+    by the chosen method; writes the states and gates of every step into a block buffer [kinds, layers, steps,
+    streams, H], kinds as model.recording.kinds_for gives them (an LSTM's c, h, i, f, o; a GRU's h, r, z, n)."""
 
     def __init__(self, model, method, h, c, block):
         self.model, self.method, self.h, self.c = model, method, h, c
+        self.cell = model.config.cell
         self.singles = single_layers(model) if method == "fused" else None
-        self.loop = loop_weights(model) if method == "loop" else None
+        self.loop = (loop_weights if self.cell == "lstm" else plain_weights)(model) if method == "loop" else None
         # reused, as fresh big tensors cost their page faults on every block
-        self.xproj = torch.empty(block * h.shape[1], 4 * h.shape[2], device=h.device)
+        self.xproj = torch.empty(block * h.shape[1], model.rnn.weight_ih_l0.shape[0], device=h.device)
 
     def run(self, ids, states, gates):
         """The last layer's h for the block [steps, streams, H]."""
         x = self.model.embed(ids) if self.method == "fused" else None
         for layer in range(self.h.shape[0]):
-            cs, hs = states[0, layer], states[1, layer]
-            ifo = states[2:, layer] if gates else None
-            if self.method == "loop":
-                w_in, w_hh_t, bias = self.loop[layer]
-                xproj = self.xproj[:ids.numel()]
-                if layer == 0:
-                    torch.index_select(w_in, 0, ids.flatten(), out=xproj)
-                else:
-                    torch.addmm(bias, x.flatten(0, 1), w_in, out=xproj)
-                layer_loop(xproj.view(*ids.shape, -1), w_hh_t, self.h[layer], self.c[layer], hs, cs, ifo)
-            else:
-                layer_fused(x, layer_weights(self.model, layer), self.h[layer], self.c[layer], hs, cs, ifo,
-                            self.singles[layer])
-            self.h[layer], self.c[layer] = hs[-1], cs[-1]
-            x = hs
+            x = self.run_layer(layer, ids, x, states[:, layer], gates)
         return x
+
+    def projection(self, layer, ids, x):
+        """The loop's input projection of a block: layer 0's looked up by character, a higher layer's one matmul."""
+        w_in, bias = self.loop[layer][0], self.loop[layer][2]
+        xproj = self.xproj[:ids.numel()]
+        if layer == 0:
+            torch.index_select(w_in, 0, ids.flatten(), out=xproj)
+        else:
+            torch.addmm(bias, x.flatten(0, 1), w_in, out=xproj)
+        return xproj.view(*ids.shape, -1)
+
+    def run_layer(self, layer, ids, x, states, gates):
+        """One layer over the block from its input x (the layer below's hs); its hs."""
+        h, loop = self.h[layer], self.method == "loop"
+        if self.cell == "lstm":
+            cs, hs, ifo = states[0], states[1], states[2:] if gates else None
+            if loop:
+                layer_loop(self.projection(layer, ids, x), self.loop[layer][1], h, self.c[layer], hs, cs, ifo)
+            else:
+                layer_fused(x, layer_weights(self.model, layer), h, self.c[layer], hs, cs, ifo, self.singles[layer])
+            self.c[layer] = cs[-1]
+        else:
+            hs, rzn = states[0], states[1:] if gates and self.cell == "gru" else None
+            if loop and self.cell == "gru":
+                gru_loop(self.projection(layer, ids, x), self.loop[layer][1], self.loop[layer][3], h, hs, rzn)
+            elif loop:
+                rnn_loop(self.projection(layer, ids, x), self.loop[layer][1], self.loop[layer][3], h, hs)
+            else:
+                hs[:], _ = self.singles[layer](x, h[None])
+                if rzn is not None:
+                    gru_fused_gates(x, raw_weights(self.model, layer), h, hs, rzn)
+        self.h[layer] = hs[-1]
+        return hs
 
 
 class GateCounts:
-    """Per gate, layer and cell: how often the gate is below 0.1 and above 0.9 (the paper's saturation plot)."""
+    """Per sigmoid gate, layer and cell: how often the gate is below 0.1 and above 0.9 (the paper's saturation
+    plot; for a GRU its r and z, as the paper shows them)."""
 
-    def __init__(self, layers, hidden):
-        self.counts = {g: np.zeros((2, layers, hidden), np.int64) for g in GATE_KINDS}
+    def __init__(self, layers, hidden, kinds):
+        self.at = {g: k for k, g in enumerate(kinds) if g in SIGMOID_GATES}  # where each is in a block buffer
+        self.counts = {g: np.zeros((2, layers, hidden), np.int64) for g in self.at}
 
     def add(self, states, valid):
-        for g, value in zip(GATE_KINDS, states[2:]):  # [layers, steps, streams, H]
+        for g, k in self.at.items():
+            value = states[k]  # [layers, steps, streams, H]
             mask = valid[None, :, :, None]
             self.counts[g][0] += ((value < 0.1) & mask).sum((1, 2)).cpu().numpy()
             self.counts[g][1] += ((value > 0.9) & mask).sum((1, 2)).cpu().numpy()
@@ -257,8 +333,6 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     next_char, when known, is the character after the text: it gives the last position a loss.
     """
     device = next(model.parameters()).device
-    if model.config.cell != "lstm":
-        raise RecordError(f"recording needs an LSTM; this run is a {model.config.cell.upper()}")
     if method == "auto":
         method = "fused" if device.type == "cuda" else "loop"
     n, layers, hidden = len(text), model.config.layers, model.config.hidden
@@ -272,24 +346,24 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     valid = time_major(position < n, streams, per, device)
     h, c = warmed_state(model, ids, streams, per, warmup, block)
 
-    kinds = STATE_KINDS + (GATE_KINDS if gates else ())
+    kinds = kinds_for(model.config.cell, gates)
     init = (f"stream 0 from a zero state at position 0; {streams - 1} more streams of {per} chars, each warmed up "
             f"from a zero state over the {warmup} chars before its start" if streams > 1 else
             "one stream from a zero state at position 0")
-    meta = dict(meta or {}, init=init, streams=streams, warmup=warmup, method=method, device=str(device),
+    meta = dict(meta or {}, cell=model.config.cell, init=init, streams=streams, warmup=warmup, method=method, device=str(device),
                 text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
     writer = RecordingWriter(out_dir, text, vocab.chars, layers, hidden, kinds, meta, dtype=dtype)
-    counts = GateCounts(layers, hidden) if gates else None
+    counts = GateCounts(layers, hidden, kinds) if gates and model.config.cell != "rnn" else None
     stepper = Stepper(model, method, h, c, block)
     shape = (len(kinds), layers, block, streams, hidden)
-    states = torch.empty(shape, device=device)  # one block's c, h (and i, f, o), reused
+    states = torch.empty(shape, device=device)  # one block's states (and gates), reused
     bar = tqdm(total=n, unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True, desc="record")
     with BlockWriter(writer, per, n, shape, torch.float16 if dtype == "float16" else torch.float32) as disk:
         for t0 in range(0, per, block):
             t1 = min(per, t0 + block)
             block_states = states[:, :, :t1 - t0]
             logp = torch.log_softmax(model.head(stepper.run(x_all[t0:t1], block_states, gates)).float(), -1)
-            if gates:
+            if counts:
                 counts.add(block_states, valid[t0:t1])
             top_p, top_i = logp.topk(TOP_K, -1)
             loss = torch.where(has_target[t0:t1], -logp.gather(-1, y_all[t0:t1, :, None])[..., 0], torch.nan)
@@ -298,7 +372,7 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
                      loss.T.cpu().numpy())
             bar.update(int(valid[t0:t1].sum()))
     bar.close()
-    writer.finish(gate_stats=counts.fractions(n) if gates else None)
+    writer.finish(gate_stats=counts.fractions(n) if counts else None)
     return Path(out_dir)
 
 
@@ -328,7 +402,7 @@ def already_recorded(path, text, gates, dtype):
     except RecordingError:
         return False
     return (rec.meta.get("text_sha256") == hashlib.sha256(text.encode("utf-8")).hexdigest()
-            and set(rec.kinds) >= set(STATE_KINDS + (GATE_KINDS if gates else ())) and rec.meta["dtype"] == dtype)
+            and set(rec.kinds) >= set(kinds_for(rec.cell, gates)) and rec.meta["dtype"] == dtype)
 
 
 def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None, max_chars=100_000, gates=False,

@@ -13,9 +13,19 @@ import numpy as np
 
 from model import rundir
 
-STATE_KINDS = ("c", "h")
-GATE_KINDS = ("i", "f", "o")
+# What a recording of each cell type can hold, (states, gates), in nn.LSTM's and nn.GRU's gate order. An LSTM
+# has a cell state c and gates i, f, o; a GRU only h, with its reset, update and candidate gates r, z, n
+# (n = tanh(W_in x + b_in + r (W_hn h + b_hn))); a vanilla RNN only h.
+CELL_KINDS = {"lstm": (("c", "h"), ("i", "f", "o")), "gru": (("h",), ("r", "z", "n")), "rnn": (("h",), ())}
+STATE_KINDS = ("c", "h")  # the states of any cell type; every other kind is a gate
+SIGMOID_GATES = ("i", "f", "o", "r", "z")  # the gates in [0, 1], that saturate at 0 and 1 (n is a tanh)
 TOP_K = 5
+
+
+def kinds_for(cell, gates):
+    """The kinds a recording of this cell type holds, states first (with gates: then its gates)."""
+    states, gate_kinds = CELL_KINDS[cell]
+    return states + (gate_kinds if gates else ())
 
 
 class RecordingError(rundir.RunError):
@@ -107,6 +117,8 @@ class Recording:
         self._files = files
         self.n_chars, self.layers, self.cells = meta["n_chars"], meta["layers"], meta["cells"]
         self.kinds = tuple(meta["kinds"])
+        self.cell = meta.get("cell", "lstm")  # recordings made before GRU and RNN cells were are all LSTMs
+        self.state_kinds = tuple(k for k in self.kinds if k in STATE_KINDS)
         self.vocab = meta["vocab"]
         self.iteration = meta.get("iteration")
         self.checkpoint = meta.get("checkpoint", self.path.name)
@@ -215,5 +227,7 @@ class Recording:
 
     def _check_kind(self, kind):
         if kind not in self.kinds:
-            gates = "; gates need: python -m model.record RUN --gates" if kind in GATE_KINDS else ""
-            raise RecordingError(f"kind {kind!r} not recorded here (recorded: {', '.join(self.kinds)}){gates}")
+            states, gates = CELL_KINDS[self.cell]
+            why = ("; gates need: python -m model.record RUN --gates" if kind in gates else
+                   "" if kind in states else f"; a recording of a {self.cell.upper()} has no {kind}")
+            raise RecordingError(f"kind {kind!r} not recorded here (recorded: {', '.join(self.kinds)}){why}")

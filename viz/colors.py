@@ -6,6 +6,8 @@ classes and a cell switch only needs to send one small integer per character.
 """
 import numpy as np
 
+from model.recording import SIGMOID_GATES
+
 N_LEVELS = 21
 ZERO_LEVEL = N_LEVELS // 2
 
@@ -34,11 +36,13 @@ GUESS_RGB = (227, 74, 51)  # the 2015 figure shaded guesses red; a single-hue ra
 
 
 def value_range(kind):
-    """The (lo, hi) that spans the whole scale: states live in [-1, 1] (c as tanh(c)), gates in [0, 1]."""
-    return (-1.0, 1.0) if kind in ("c", "h") else (0.0, 1.0)
+    """The (lo, hi) that spans the whole scale: states live in [-1, 1] (c as tanh(c)), sigmoid gates in [0, 1],
+    a GRU's candidate n (a tanh) in [-1, 1]."""
+    return (0.0, 1.0) if kind in SIGMOID_GATES else (-1.0, 1.0)
 
 
-KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate"}  # as shown
+KIND_LABELS = {"c": "tanh(c)", "h": "h", "i": "input gate", "f": "forget gate", "o": "output gate",  # as shown
+               "r": "reset gate", "z": "update gate", "n": "candidate"}
 
 
 def display_values(values, kind):

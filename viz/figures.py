@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.colors import LEVEL_COLORS, N_LEVELS, ZERO_LEVEL, quantize, value_range
+from viz.colors import KIND_LABELS, LEVEL_COLORS, N_LEVELS, ZERO_LEVEL, quantize, value_range
 
 BINS_PER_LEVEL = 4
 
@@ -90,7 +90,6 @@ def score_vs_iteration(points, concept, cell_label, metric):
 # ---------------------------------------------------------------------------------------------------------
 # Find view (viz/app/find.py; written by the find-view helper): which cells track which concept.
 
-GATE_NAMES = {"i": "input gate", "f": "forget gate", "o": "output gate"}
 LAYER_COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#f0e442"]  # Okabe-Ito
 
 
@@ -124,8 +123,8 @@ def gate_saturation(gate_stats):
     right-saturated (> 0.9), one panel per gate, coloured by layer (Karpathy et al. 2015, figure 7).
 
     gate_stats as in a recording's gate_stats.json: {gate: {"layer_K": {"left": [...], "right": [...]}}}."""
-    gates = [g for g in GATE_NAMES if g in gate_stats]
-    fig = make_subplots(rows=1, cols=len(gates), subplot_titles=[GATE_NAMES[g] for g in gates],
+    gates = [g for g in KIND_LABELS if g in gate_stats]  # an LSTM's i, f, o; a GRU's r, z
+    fig = make_subplots(rows=1, cols=len(gates), subplot_titles=[KIND_LABELS[g] for g in gates],
                         shared_yaxes=True, horizontal_spacing=0.04)
     for col, gate in enumerate(gates, 1):
         for name in sorted(gate_stats[gate], key=lambda name: int(name.rsplit("_", 1)[1])):

@@ -4,7 +4,7 @@ Two runs (different seeds, sizes or corpora) number their cells arbitrarily, so 
 to do with cell 3:17 of the other. Over the same text, though, a cell that does the same job moves the same
 way: we pair cells by the Pearson correlation of their activations. The sign is kept (a quote detector can be
 learned upside down) and the best partner is chosen by |r|. Within one run the cell index is stable across
-checkpoints and is used as is.
+checkpoints and is used as is. An LSTM and a GRU or vanilla RNN share only h, so they are matched by h.
 """
 import numpy as np
 import pandas as pd
@@ -59,6 +59,11 @@ class RecordedRows:
         start, stop, _ = key[1].indices(self.rec.n_chars)
         block = self.rec.states(self.kind, start, stop).reshape(-1, stop - start)
         return block if self.rows is None else block[self.rows]
+
+
+def matching_kind(rec_a, rec_b, kind):
+    """The kind to match two recordings' cells by: `kind` when both hold it, else h, which every cell type has."""
+    return kind if kind in rec_a.kinds and kind in rec_b.kinds else "h"
 
 
 def match_cells(rec_a, rec_b, kind="c", cells=None, chunk=4096):
