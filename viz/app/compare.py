@@ -27,7 +27,7 @@ from viz.app.common import (b64, cell_and_window, choose_recording, int_param, l
 from viz.app.textview import concept_marks, hover_data
 from viz.colors import KIND_LABELS, N_LEVELS, display_values, prob_shade, quantize, value_range
 from viz.figures import loss_curve, score_vs_iteration
-from viz.matching import match_cells
+from viz.matching import match_cells, matching_kind
 from viz.ranking import rank_recording
 from viz.text_html import GLYPHS, render_text
 
@@ -400,6 +400,7 @@ def match_cell(checkpoint_b, _painted, checkpoints, layer, cell, kind, run_b, ru
         return None
     try:
         rec_a, rec_b = data.open_recording(run, checkpoints[-1]), data.open_recording(run_b, checkpoint_b)
+        kind = matching_kind(rec_a, rec_b, kind)  # an LSTM and a GRU or RNN share only h
         best = match_cells(rec_a, rec_b, kind=kind, cells=[(int(layer), int(cell))]).iloc[0]
     except CellscopeError as e:
         return notice(str(e))
