@@ -143,6 +143,9 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, layer2=None, cell2=
     if not isinstance(view, tuple):
         return view
     problems, run, found, checkpoint, rec, layer, cell, start, size = view
+    if rec.cell != "lstm":
+        return notice(f"Interventions change an LSTM's cell state c; run {run} is a {rec.cell.upper()}, which has "
+                      "none. Browse, Find and Compare show its cells.")
     layer2 = int_param("layer2", layer2, None, 0, rec.layers - 1, problems)
     cell2 = int_param("cell2", cell2, None, 0, rec.cells - 1, problems)
     pos = int_param("pos", pos, None, 0, max(rec.n_chars - 2, 0), problems)
