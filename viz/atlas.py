@@ -1,5 +1,6 @@
-"""The cell atlas: every cell (all layers, c and h) scored against every concept at once, each cell's best concept,
-and the fraction of cells that pass a threshold: the paper's "about 5% of cells are interpretable", measured.
+"""The cell atlas: every cell (all layers, c and h; a GRU's or RNN's h) scored against every concept at once, each
+cell's best concept, and the fraction of cells that pass a threshold: the paper's "about 5% of cells are
+interpretable", measured.
 
 Scores come from viz.ranking.rank_recording (AUROC folded to >= 0.5 for yes/no concepts, |Spearman r| for
 continuous ones). A concept constant on the text (no URL in a novel) cannot be scored and is left out, with the
@@ -20,9 +21,10 @@ THRESHOLDS = {"auroc": 0.9, "spearman": 0.5}  # a cell is interpretable if it pa
 CACHE = "atlas.json"
 
 
-def compute(rec, kinds=("c", "h"), progress=None):
+def compute(rec, kinds=None, progress=None):
     """(scores [cells x concepts] DataFrame indexed by (layer, cell, kind), {concept: metric}, {concept: why
-    left out}). progress(done, total) is called after each concept."""
+    left out}); kinds None: the recording's states. progress(done, total) is called after each concept."""
+    kinds = kinds or rec.state_kinds
     columns, metrics, left_out = {}, {}, {}
     for k, concept in enumerate(CONCEPTS):
         try:
@@ -38,8 +40,10 @@ def compute(rec, kinds=("c", "h"), progress=None):
     return scores, metrics, left_out
 
 
-def atlas(rec, kinds=("c", "h"), progress=None):
-    """compute(), from the cache beside the recording when it holds the same concepts and kinds."""
+def atlas(rec, kinds=None, progress=None):
+    """compute(), from the cache beside the recording when it holds the same concepts and kinds (None: the
+    recording's states)."""
+    kinds = kinds or rec.state_kinds
     path = rec.path / CACHE
     key = {"concepts": list(CONCEPTS), "kinds": list(kinds), "text_sha256": rec.meta.get("text_sha256")}
     try:

@@ -22,7 +22,7 @@ def main(argv=None):
     parser = ArgumentParser(prog="python -m viz.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="run directory, e.g. runs/NAME")
     parser.add_argument("--cell", required=True, type=cell_spec, metavar="LAYER:CELL", help="counted from 0")
-    parser.add_argument("--kind", default="c", choices=list(KINDS))
+    parser.add_argument("--kind", choices=list(KINDS), help="default: c for an LSTM, h for a GRU or RNN")
     parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--stop", type=int, default=5000)
     which = parser.add_mutually_exclusive_group()

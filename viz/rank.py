@@ -33,11 +33,11 @@ def open_recordings(run_dir, checkpoint=None, all_checkpoints=False):
     return [Recording.open(found[name]) for name in names]
 
 
-def rank_run(run_dir, concept_id=None, regex=None, kinds=("c", "h"), checkpoint=None, all_checkpoints=False,
-             top=10):
-    """The top cells of each chosen recording of a run, checkpoints in increasing iteration."""
+def rank_run(run_dir, concept_id=None, regex=None, kinds=None, checkpoint=None, all_checkpoints=False, top=10):
+    """The top cells of each chosen recording of a run, checkpoints in increasing iteration; kinds None: the
+    recording's states (an LSTM's c and h, a GRU's or RNN's h)."""
     recordings = open_recordings(run_dir, checkpoint, all_checkpoints)
-    parts = [rank_recording(rec, concept_id, regex, kinds=kinds).head(top) for rec in recordings]
+    parts = [rank_recording(rec, concept_id, regex, kinds=kinds or rec.state_kinds).head(top) for rec in recordings]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -50,6 +50,8 @@ def format_table(rows):
 
 
 def kinds_of(flag):
+    if flag is None:
+        return None
     kinds = tuple(k.strip() for k in flag.split(",") if k.strip())
     if not kinds:
         raise CellscopeError("--kinds needs at least one kind, e.g. c,h")
@@ -58,6 +60,7 @@ def kinds_of(flag):
 
 def print_atlas(rec, kinds, args):
     """The interpretable fraction per layer, the best cell per concept, and (--csv) the whole table."""
+    kinds = kinds or rec.state_kinds
     scores, metrics, left_out = atlas.atlas(rec, kinds)
     best = atlas.best_concepts(scores, metrics)
     fractions = atlas.fractions(best)
@@ -93,7 +96,8 @@ def main(argv=None):
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", help="recording to rank, e.g. iter-000500 (default: the newest)")
     which.add_argument("--all-checkpoints", action="store_true", help="the best cells at every recorded checkpoint")
-    parser.add_argument("--kinds", default="c,h", help="comma-separated kinds to rank (default: c,h)")
+    parser.add_argument("--kinds", help="comma-separated kinds to rank (default: the states, c,h for an LSTM, h "
+                                        "for a GRU or RNN)")
     parser.add_argument("--top", type=int, default=10, help="cells shown per checkpoint (default: 10)")
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows instead of a table")
     parser.add_argument("--csv", type=Path, help="with --atlas: write the cells x concepts table to this file")

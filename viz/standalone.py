@@ -14,7 +14,8 @@ from viz.colors import KIND_LABELS, display_values, quantize, value_range
 from viz.text_html import GLYPHS, render_page, render_text
 
 KINDS = {"c": "cell state c, shown as tanh(c)", "h": "hidden state h", "i": "input gate", "f": "forget gate",
-         "o": "output gate"}
+         "o": "output gate", "r": "reset gate r (GRU)", "z": "update gate z (GRU)",
+         "n": "candidate n = tanh(W_in x + r (W_hn h + b_hn)) (GRU)"}
 
 
 def chosen_recordings(run_dir, checkpoints):
@@ -40,14 +41,16 @@ def _titles(raw, shown, kind, chars, probs, loss, start):
     return titles
 
 
-def export_html(run_dir, layer, cell, kind="c", start=0, stop=5000, checkpoints=None, top5=False, title=None):
-    """The page as a string. checkpoints: None (the newest), "all", or a list of names (one stacked row each)."""
+def export_html(run_dir, layer, cell, kind=None, start=0, stop=5000, checkpoints=None, top5=False, title=None):
+    """The page as a string. checkpoints: None (the newest), "all", or a list of names (one stacked row each).
+    kind: None for the recording's first (an LSTM's c, a GRU's or RNN's h)."""
     run_dir = Path(run_dir)
-    if kind not in KINDS:
+    if kind is not None and kind not in KINDS:
         raise rundir.RunError(f"unknown kind {kind!r} (one of: {', '.join(KINDS)})")
     rows, labels = [], []
     for name, path in chosen_recordings(run_dir, checkpoints).items():
         rec = Recording.open(path)
+        kind = kind or rec.kinds[0]
         rec.check_cell(layer, cell)
         rec.check_window(start, stop)
         end = min(stop, rec.n_chars)
