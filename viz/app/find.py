@@ -375,6 +375,8 @@ def show_gates(checkpoint, run):
         rec = data.open_recording(run, checkpoint)
     except CellscopeError as e:
         return notice(str(e))
+    if rec.cell == "rnn":
+        return html.P("A vanilla RNN has no gates.", className="where")
     if not rec.gate_stats:
         return html.P(["This recording has no gates. Record them with: ",
                        html.Code(f"python -m model.record {data.run_dir(run)} --checkpoint {rec.checkpoint} --gates")],
