@@ -105,3 +105,9 @@ def rank0_says(flag):
     t = torch.tensor([int(flag)])  # a CPU tensor: it goes through gloo, no GPU sync
     dist.broadcast(t, 0)
     return bool(t.item())
+
+
+def barrier():
+    """Wait here until every rank is here: at the end, so that training returns once rank 0 has written."""
+    if active():
+        dist.barrier()

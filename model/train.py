@@ -155,7 +155,7 @@ def model_config(vocab, hp):
 
 def hparams(corpus, run, text, vocab, resume, overrides, record_chars):
     """The run's hyperparameters (the resumed run's, or the defaults with the flags given), checked against
-    the number of processes and --record; no rank writes anything before this."""
+    the number of processes and --record, before any process joins the others or writes."""
     hp = resumed_run(corpus, run, text, vocab, overrides) if resume else dataclasses.replace(DEFAULTS, **overrides)
     world = distributed.env_ranks()[1]
     if hp.batch_size % world:
@@ -226,12 +226,9 @@ def progress_bar(run, max_iters, max_minutes, show):
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
 
 
-def prepare(corpus, text, run, resume, overrides, record_chars, device):
-    """Everything the loop needs: the run's hyperparameters, batches, validation ids, model and optimizer, and
-    for a resumed run its iteration and this rank's part of the carried hidden state (rank 0 of a new run
-    writes run.json)."""
-    vocab = Vocab.from_text(text)
-    hp = hparams(corpus, run, text, vocab, resume, overrides, record_chars)
+def prepare(corpus, text, vocab, hp, run, resume, device):
+    """Everything the loop needs: batches, validation ids, model and optimizer, and for a resumed run its
+    iteration and this rank's part of the carried hidden state (rank 0 of a new run writes run.json)."""
     if not resume and distributed.is_rank0():
         new_run(corpus, run, text, vocab, hp)
     train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
@@ -246,7 +243,7 @@ def prepare(corpus, text, run, resume, overrides, record_chars, device):
             raise TrainError(f"{run}: nothing to resume (no checkpoints yet)")
         iteration, state = restore(list(found.values())[-1], model, opt, device)
         state = distributed.shard(state, hp.batch_size)
-    return hp, vocab, stream, vocab.encode(val_text), model, opt, iteration, state
+    return stream, vocab.encode(val_text), model, opt, iteration, state
 
 
 def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=False, progress=True, record=False,
@@ -256,19 +253,20 @@ def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=F
     instant, is refused and changes nothing. record: record each checkpoint as model.record does."""
     device = pick_device(device)
     text = read_text(corpus)  # a bad corpus is refused before the run's folder is made
+    vocab, run, record_chars = Vocab.from_text(text), Path(run), record_chars if record else 0
+    hp = hparams(corpus, run, text, vocab, resume, overrides, record_chars)
     main_rank = distributed.is_rank0()
     with distributed.process_group(device) as device:
         with rundir.writer_lock(run, "train") if main_rank else contextlib.nullcontext():
-            return training_loop(corpus, text, Path(run), max_iters, max_minutes, device, resume,
-                                 progress and main_rank, record_chars if record else 0, overrides)
+            return training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, resume,
+                                 progress and main_rank, record_chars)
 
 
-def training_loop(corpus, text, run, max_iters, max_minutes, device, resume, progress, record_chars, overrides):
+def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, resume, progress, record_chars):
     if max_iters is None and max_minutes is None:
         max_iters = 5000
     main_rank = distributed.is_rank0()
-    hp, vocab, stream, val_ids, model, opt, iteration, state = prepare(corpus, text, run, resume, overrides,
-                                                                       record_chars, device)
+    stream, val_ids, model, opt, iteration, state = prepare(corpus, text, vocab, hp, run, resume, device)
     ddp = distributed.wrap(model, device)
     streams = distributed.my_streams(hp.batch_size)
     if main_rank:
@@ -330,6 +328,7 @@ def training_loop(corpus, text, run, max_iters, max_minutes, device, resume, pro
     bar.close()
     if main_rank:
         log_file.close()
+    distributed.barrier()
     return meta
 
 
