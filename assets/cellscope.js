@@ -222,8 +222,17 @@
     /* The run the page shows: the URL's, or the first served one where the URL names none it knows. */
     showRun: function (pathname, options) {
       const run = new URLSearchParams(window.location.search).get('run');
-      shownRun = (options || []).includes(run) ? run : (options && options.length ? options[0] : null);
+      const names = (options || []).map(o => o.value);
+      shownRun = names.includes(run) ? run : (names.length ? names[0] : null);
       return shownRun === null ? NO() : shownRun;
+    },
+
+    /* A page that waits for its run's first recording (an .awaiting-recording notice) reloads once the poll
+       (viz/app/live.py) sees one. */
+    reloadWhenRecorded: function (served) {
+      const waiting = document.querySelector('.awaiting-recording');
+      const run = waiting && (served || {})[waiting.dataset.run];
+      if (run && run.recordings.length) window.location.reload();
     },
 
     openRun: function (run) {

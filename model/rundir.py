@@ -1,7 +1,7 @@
 """THE run directory, the contract that joins every stage: names, paths, "named or newest", atomic writes,
 run.json, log.csv and samples. No torch here: model/ writes through it, viz/ and the app read through it.
 
-    runs/NAME/run.json  log.csv  checkpoints/iter-000500.safetensors  samples/iter-000500.txt
+    runs/NAME/run.json  log.csv  progress.json  checkpoints/iter-000500.safetensors  samples/iter-000500.txt
               recordings/iter-000500/ (model/recording.py)
 """
 import contextlib
@@ -169,6 +169,21 @@ def val_loss(run, iteration, meta=None):
         if row.get("iteration") == str(iteration) and row.get("val_loss"):
             return float(row["val_loss"])
     return None
+
+
+def write_progress(run, **fields):
+    """progress.json: what a watcher cannot read from log.csv, the training's budget and how it ended.
+    state: "training" (with started, first_iteration, last_iteration or deadline: whichever are set), "done",
+    or "failed" (with error, the one line the trainer printed)."""
+    write_json(Path(run, "progress.json"), {**read_progress(run), **fields})
+
+
+def read_progress(run):
+    """progress.json as a dict; {} for a run without one (or a half-read one: it is written atomically)."""
+    try:
+        return json.loads(Path(run, "progress.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def write_sample(run, name, text):

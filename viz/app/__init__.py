@@ -7,14 +7,15 @@ is data.py, which never mentions it), once per `create_app`, so each app gets it
 
 Pages read their state from the URL query (layout(**query)): ?run=&checkpoint=&layer=&cell=&kind=&start=...
 so any view can be shared as a link. A run is named by its folder name and only the runs given to create_app
-can be opened.
+can be opened, or the runs inside a folder given to it (viz/app/data.py); viz/app/live.py keeps an open page
+up to date with them.
 """
 from pathlib import Path
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
-from viz.app import data
+from viz.app import data, live
 from viz.text_html import TEXT_CSS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,17 +27,23 @@ def create_app(run_dirs):
                     title="cellscope", update_title=None, suppress_callback_exceptions=True)
     # The text colours come from viz.colors through TEXT_CSS, the same stylesheet the export inlines.
     app.index_string = app.index_string.replace("{%css%}", "{%css%}\n<style>\n" + TEXT_CSS + "</style>")
-    names = list(data.runs())
-    app.layout = html.Div([
-        html.Header(className="top", children=[
-            html.Span("cellscope", className="brand"),
-            html.Nav([html.A(page["name"], href=page["relative_path"], className="nav-link")
-                      for page in dash.page_registry.values()]),
-            dcc.Dropdown(id="run-select", options=names, value=names[0] if names else None, clearable=False,
-                         searchable=False, className="run-select"),
-        ]),
-        dash.page_container,
-    ])
+
+    def layout():
+        """Built on every page load, so a run that appeared since is in the selector."""
+        state = live.served_state()
+        return html.Div([
+            html.Header(className="top", children=[
+                html.Span("cellscope", className="brand"),
+                html.Nav([html.A(page["name"], href=page["relative_path"], className="nav-link")
+                          for page in dash.page_registry.values()]),
+                dcc.Dropdown(id="run-select", options=live.run_options(state), value=next(iter(state), None),
+                             clearable=False, searchable=False, className="run-select"),
+            ]),
+            *live.layout(state),
+            dash.page_container,
+        ])
+    app.layout = layout
+    live.register(app)
     # The selector shows the URL's run; choosing another opens the same page on that run.
     app.clientside_callback(ClientsideFunction("cellscope", "showRun"), Output("run-select", "value"),
                             Input("_pages_location", "pathname"), State("run-select", "options"))

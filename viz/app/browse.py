@@ -15,6 +15,7 @@ from viz import concepts
 from viz.app import data
 from viz.app.common import (b64, chosen_view, labeled, notice, recorded_window, register_steppers, window_bounds,
                             window_controls)
+from viz.app.live import follow_checkpoints
 from viz.app.textview import concept_marks, hover_data
 from viz.colors import KIND_LABELS, N_LEVELS, display_values, quantize, value_range
 from viz.excerpts import excerpts
@@ -220,3 +221,4 @@ clientside_callback(ClientsideFunction("browse", "syncUrl"),
                     Input("b-view", "value"), State("b-run", "data"), State("b-concept", "data"))
 clientside_callback(ClientsideFunction("cellscope", "showHtml"), Input("b-excerpts-data", "data"))
 clientside_callback(ClientsideFunction("browse", "keepExact"), Input("b-exact", "data"))
+follow_checkpoints("b-checkpoint", "b-run")

@@ -74,7 +74,8 @@ def choose_recording(run, checkpoint, problems, record_flags=""):
     default (first run, newest checkpoint) and explained in `problems`; or the notice to show when nothing can be."""
     names = list(data.runs())
     if not names:
-        return notice("No runs are served. Start the app with: python app.py runs/NAME")
+        return notice("No runs here yet. Train one with: python -m model.train CORPUS --run runs/NAME --record "
+                      "(serve the folder, python app.py runs/, and new runs appear on the next page load)")
     if run is not None and run not in names:
         problems.append(f"There is no run {run!r} here (served: {', '.join(names)}); showing {names[0]}.")
     run = run if run in names else names[0]
@@ -82,7 +83,9 @@ def choose_recording(run, checkpoint, problems, record_flags=""):
     found = list(data.recordings(run))
     if not found:
         return notice(f"Run {run} has no recordings yet. Record its checkpoints with:",
-                      html.Pre(f"python -m model.record {data.run_dir(run)}{record_flags}", className="command"))
+                      html.Pre(f"python -m model.record {data.run_dir(run)}{record_flags}", className="command"),
+                      "(or train with --record). This page opens the first recording when it is written.",
+                      html.Span(className="awaiting-recording", **{"data-run": run}))
     if checkpoint is not None and checkpoint not in found:
         problems.append(f"Run {run} has no recording of checkpoint {checkpoint!r} (recorded: {', '.join(found)}); "
                         f"showing {found[-1]}.")

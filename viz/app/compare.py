@@ -24,6 +24,7 @@ from viz import concepts
 from viz.app import data
 from viz.app.common import (b64, cell_and_window, choose_recording, int_param, labeled, notice, register_steppers,
                             window_bounds)
+from viz.app.live import follow_checkpoints
 from viz.app.textview import concept_marks, hover_data
 from viz.colors import KIND_LABELS, N_LEVELS, display_values, prob_shade, quantize, value_range
 from viz.figures import loss_curve, score_vs_iteration
@@ -424,3 +425,4 @@ clientside_callback(ClientsideFunction("compare", "syncUrl"),
                     Input("cmp-kind", "value"), Input("cmp-start", "value"), Input("cmp-size", "value"),
                     Input("cmp-concept", "value"), Input("cmp-pos", "value"), State("cmp-run", "data"),
                     State("cmp-all", "data"))
+follow_checkpoints("cmp-checkpoints", "cmp-run", multi=True)

@@ -1,10 +1,14 @@
 """The runs this server may show, and cached readers for them.
 
-Only directories given to `set_runs` (the command line) are ever opened: a URL names a run by its short name,
-never by a path. Readers are cached per (recording, meta.json mtime), so re-recording a checkpoint while the
-app runs is picked up on the next request. Everything else is read through model/rundir.py.
+Only the directories given to `set_runs` (the command line) and the run directories directly inside them are
+ever opened: a URL names a run by its short name, never by a path. A named folder is looked at again on every
+request (a directory listing and a few stats), so runs that appear in it later are served without a restart,
+as TensorBoard serves a --logdir. Readers are cached per (recording, meta.json mtime), so re-recording a
+checkpoint while the app runs is picked up on the next request. Everything else is read through
+model/rundir.py.
 """
 import functools
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -12,31 +16,84 @@ import pandas as pd
 from model import rundir
 from model.recording import Recording
 
-_RUNS = {}
+_SERVED = []
+TRAINING_WINDOW_S = 60  # a run whose log.csv grew this recently counts as training even without its lock
 
 
 def set_runs(paths):
-    """Serve these run directories, named by their folder name (which must be unique)."""
-    found = {}
+    """Serve these paths: each a run directory, or a folder of run directories (those in it now and later)."""
+    served, names = [], {}
     for path in map(Path, paths):
         if not path.is_dir():
             raise rundir.RunError(f"run directory {path} does not exist")
-        if path.name in found:
-            raise rundir.RunError(f"two runs are named {path.name!r}: {found[path.name]} and {path}")
-        found[path.name] = path
-    _RUNS.clear()
-    _RUNS.update(found)
+        if not is_folder_of_runs(path) and path.name in names:
+            raise rundir.RunError(f"two runs are named {path.name!r}: {names[path.name]} and {path}")
+        names[path.name] = path
+        served.append(path)
+    _SERVED[:] = served
+
+
+def is_run(path):
+    return any((path / part).exists() for part in ("run.json", "checkpoints", "recordings"))
+
+
+def is_folder_of_runs(path):
+    """A folder that holds runs and is not one itself (an empty folder counts as a run not started yet)."""
+    return not is_run(path) and any(is_run(child) for child in _children(path))
+
+
+def _children(path):
+    try:
+        return sorted(child for child in path.iterdir() if child.is_dir() and not child.name.startswith("."))
+    except OSError:
+        return []
 
 
 def runs():
-    """{name: Path} of the served runs, in command-line order."""
-    return dict(_RUNS)
+    """{name: Path} of the served runs as they are now, in command-line order (a folder's runs by name). A run
+    of a folder named like an earlier one is called FOLDER/NAME."""
+    found = {}
+    for path in _SERVED:
+        for run in [child for child in _children(path) if is_run(child)] if is_folder_of_runs(path) else [path]:
+            found.setdefault(run.name if run.name not in found else f"{run.parent.name}/{run.name}", run)
+    return found
 
 
 def run_dir(name):
-    if name not in _RUNS:
-        raise rundir.RunError(f"unknown run {name!r} (served: {', '.join(_RUNS) or 'none'})")
-    return _RUNS[name]
+    served = runs()
+    if name not in served:
+        raise rundir.RunError(f"unknown run {name!r} (served: {', '.join(served) or 'none'})")
+    return served[name]
+
+
+def training_status(name):
+    """None for a run that is not training now; else {iteration, train_loss, val_loss, elapsed_s} of its newest
+    log row (any of them None before the first). Training now: its trainer holds the run's lock, or (a trainer
+    on another machine that shares the disk) log.csv grew in the last minute and progress.json does not say
+    training ended."""
+    run = run_dir(name)
+    log = run / "log.csv"
+    try:
+        stat = log.stat()
+    except OSError:
+        stat = None
+    recent = stat is not None and time.time() - stat.st_mtime < TRAINING_WINDOW_S
+    ended = rundir.read_progress(run).get("state") in ("done", "failed")
+    if not rundir.is_writing(run, "train") and not (recent and not ended):
+        return None
+    row = _last_log_row(log, stat.st_mtime_ns, stat.st_size) if stat else {}
+    number = lambda key: float(row[key]) if row.get(key) not in (None, "") else None  # noqa: E731
+    return {key: number(key) for key in ("iteration", "train_loss", "val_loss", "elapsed_s")}
+
+
+@functools.lru_cache(maxsize=64)
+def _last_log_row(path, mtime_ns, size):
+    """The newest row of a log.csv, read from its tail (the poll must not read a long log every few seconds)."""
+    with open(path, "rb") as f:
+        header = f.readline().decode("utf-8").strip().split(",")
+        f.seek(max(f.tell(), size - 4096))
+        lines = [line for line in f.read().decode("utf-8", "replace").splitlines() if line.count(",") == len(header) - 1]
+    return dict(zip(header, lines[-1].split(","))) if lines and lines[-1].split(",") != header else {}
 
 
 def recordings(run_name):

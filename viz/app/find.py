@@ -23,6 +23,7 @@ from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
 from viz.app.common import choose_recording, labeled, notice
+from viz.app.live import follow_checkpoints
 from viz.colors import KIND_LABELS
 from viz.excerpts import excerpts
 from viz.figures import concept_overview, gate_saturation
@@ -390,3 +391,4 @@ clientside_callback(ClientsideFunction("find", "syncUrl"),
                     Input("f-checkpoint", "value"), Input("f-mode", "value"), Input("f-concept", "value"),
                     Input("f-regex", "value"), Input("f-span-start", "value"), Input("f-span-stop", "value"),
                     State("f-run", "data"))
+follow_checkpoints("f-checkpoint", "f-run")

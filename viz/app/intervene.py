@@ -26,6 +26,7 @@ from viz import concepts
 from viz.app import data
 from viz.app.common import (b64, chosen_view, int_param, labeled, notice, recorded_window, register_steppers,
                             window_bounds, window_controls)
+from viz.app.live import follow_checkpoints
 from viz.app.textview import hover_data
 from viz.colors import DELTA_RANGE, N_LEVELS, delta_levels
 from viz.intervention_html import intervention_page
@@ -452,3 +453,4 @@ clientside_callback(ClientsideFunction("intervene", "syncUrl"),
                     Input("iv-regex", "value"), Input("iv-span", "value"), Input("iv-start", "value"),
                     Input("iv-size", "value"), Input("iv-pos", "data"), State("iv-value", "disabled"),
                     State("iv-run", "data"))
+follow_checkpoints("iv-checkpoint", "iv-run")
