@@ -1,4 +1,5 @@
-"""CharLSTM: Embedding -> nn.LSTM (fused, multi-layer) -> Linear. Time-major: x is [steps, streams].
+"""CharLSTM: Embedding -> nn.LSTM (or nn.GRU, nn.RNN: config.cell; fused, multi-layer) -> Linear. Time-major: x
+is [steps, streams].
 
 Every module of model/ that uses torch imports this one first: it sets OpenMP's wait policy before torch loads
 (on a busy 2-core machine the default spin-wait made torch 4-15x slower: 2.2k vs 10k chars/s measured here).
