@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 import torch
@@ -14,7 +15,8 @@ import torch
 from model import rundir
 from model.checkpoint import load_checkpoint, load_model
 from model.sample import sample
-from model.train import TrainError, evaluate, train
+import model.train as train_module
+from model.train import TrainError, evaluate, main, train
 
 TINY = dict(layers=2, hidden=32, batch_size=16, seq_length=50)
 
@@ -107,3 +109,29 @@ def test_killing_training_never_leaves_a_corrupt_checkpoint(tmp_path, wp_excerpt
     resumed = subprocess.run([sys.executable, "-m", "model.train", str(wp_excerpt_file), "--run", str(run),
                               "--resume", "--max-iters", "2"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_the_command_line_takes_its_arguments_after_a_double_dash_as_under_torchrun(tmp_path, wp_excerpt_file, capsys):
+    main(["--", str(wp_excerpt_file), "--run", str(tmp_path / "dd"), "--layers", "1", "--hidden", "16",
+          "--batch-size", "8", "--max-iters", "3"])
+    assert capsys.readouterr().out.splitlines()[-1].startswith("done: iter-000003")
+
+
+def test_record_records_each_checkpoint_outside_the_time_budget(tmp_path, wp_excerpt_file, monkeypatch):
+    clock, recorded = [0.0], []  # each recording takes an hour on training's clock, far more than the budget
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(time=lambda: time.time() + clock[0]))
+
+    def hour_long_record(run, checkpoints, max_chars, progress):
+        clock[0] += 3600
+        recorded.append((checkpoints, max_chars))
+    monkeypatch.setattr(train_module, "record_run", hour_long_record)
+    train(wp_excerpt_file, tmp_path / "rec", max_iters=6, max_minutes=10, checkpoint_every=2, record=True,
+          record_chars=500, progress=False, **TINY)
+    assert recorded == [("iter-000002", 500), ("iter-000004", 500), ("iter-000006", 500)]  # counted: stops at 3
+    assert list(rundir.checkpoints(tmp_path / "rec")) == ["iter-000002", "iter-000004", "iter-000006"]
+
+
+def test_record_needs_an_lstm_and_is_refused_before_anything_is_written(tmp_path, wp_excerpt_file):
+    with pytest.raises(TrainError, match="--record needs an LSTM"):
+        train(wp_excerpt_file, tmp_path / "gru", max_iters=5, cell="gru", record=True, progress=False, **TINY)
+    assert not (tmp_path / "gru").exists()
