@@ -45,12 +45,11 @@ def test_the_atlas_shows_the_planted_cells_and_a_click_opens_one_in_browse(duo):
     best = {r.find_element(By.TAG_NAME, "th").text: r.find_element(By.TAG_NAME, "td").text
             for r in duo.find_elements("#a-best tbody tr")}
     assert best["quotes"] == "0:3 c" and best["uppercase"] == "1:1 c" and best["line-position"] == "1:5 h"
-    heat = duo.driver.execute_script("""
-        const gd = document.querySelector('#a-heatmap .js-plotly-plot'), L = gd._fullLayout;
-        return [gd.data.map(t => t.x), L.yaxis.ticktext, L.yaxis.tickvals];""")
-    binary, ticks, firsts = heat[0][0], heat[1], heat[2]
-    assert "quotes" in binary and "line-position" in heat[0][1]  # one trace per metric
-    assert firsts[next(k for k, t in enumerate(ticks) if t.startswith("quotes"))] == "0:3 c"  # heads its group
+    columns, rows, ticks = duo.driver.execute_script("""
+        const gd = document.querySelector('#a-heatmap .js-plotly-plot');
+        return [gd.data.map(t => t.x), gd.data[0].y, gd._fullLayout.yaxis.ticktext];""")
+    assert "quotes" in columns[0] and "line-position" in columns[1]  # one trace per metric
+    assert rows[0] == "0:3 c" and ticks[0].startswith("quotes (")  # heads the first group, its concept's
 
     drag, dx, dy = duo.driver.execute_script("""
         const gd = document.querySelector('#a-heatmap .js-plotly-plot'), L = gd._fullLayout;

@@ -154,7 +154,8 @@ ATLAS_METRICS = {"auroc": "AUROC", "spearman": "|Spearman ρ|"}
 
 def atlas_heatmap(scores, metrics, best):
     """Cells x concepts heatmap of viz.atlas: one row per cell, labelled "LAYER:CELL KIND", grouped by its best
-    concept (groups in column order, each best first; the y ticks name the groups) and coloured by strength
+    concept (groups in column order, each best first, a line between groups; a y tick at its middle names each
+    group where there is room, bigger groups first, the others keep their hover) and coloured by strength
     (2·AUROC − 1, or |ρ|: 0 = chance, 1 = perfect) on the green half of the activation scale. One trace per
     metric, so each hover names its own; the raw score is the hover's number.
 
@@ -163,7 +164,14 @@ def atlas_heatmap(scores, metrics, best):
     order = best.assign(group=best["best"].map(group)).sort_values(["group", "strength"], ascending=[True, False])
     rows = [f"{layer}:{cell} {kind}" for layer, cell, kind in order.index]
     table = scores.loc[order.index]
-    firsts = order.reset_index().groupby("best", sort=False).head(1)
+    sizes = order["best"].value_counts(sort=False).reindex(order["best"].unique())
+    firsts = sizes.cumsum() - sizes
+    plot_height = min(1200, max(240, 3 * len(rows)))
+    gap, ticks = 14 * len(rows) / plot_height, {}  # rows between two readable tick labels
+    for concept, size in sizes.sort_values(ascending=False, kind="stable").items():  # the biggest groups first
+        middle = firsts[concept] + size // 2
+        if all(abs(middle - other) >= gap for other in ticks):
+            ticks[middle] = f"{concept} ({size})"
     scale = [[k / (len(LEVEL_COLORS) - ZERO_LEVEL - 1), color] for k, color in enumerate(LEVEL_COLORS[ZERO_LEVEL:])]
     fig = go.Figure()
     for metric, label in ATLAS_METRICS.items():
@@ -173,13 +181,15 @@ def atlas_heatmap(scores, metrics, best):
         raw = table[columns].to_numpy(np.float64)
         strength = 2 * raw - 1 if metric == "auroc" else raw
         fig.add_heatmap(z=np.round(strength, 3).tolist(), x=columns, y=rows, customdata=np.round(raw, 3).tolist(),
-                        zmin=0, zmax=1, colorscale=scale, showscale=metric == "auroc", name=label,
+                        zmin=0, zmax=1, colorscale=scale, showscale=not fig.data, name=label,
                         colorbar={"title": {"text": "strength"}, "thickness": 12},
                         hovertemplate=f"cell %{{y}} · %{{x}}: {label} %{{customdata:.3f}}<extra></extra>", xgap=1)
-    fig.update_layout(height=140 + min(1200, max(240, 3 * len(rows))), margin={"l": 150, "r": 10, "t": 90, "b": 10},
+    for first in firsts.iloc[1:]:
+        fig.add_hline(y=first - 0.5, line={"color": "#888", "width": 1})
+    fig.update_layout(height=140 + plot_height, margin={"l": 150, "r": 10, "t": 90, "b": 10},
                       plot_bgcolor="#f4f4f4", font={"family": "system-ui, sans-serif"},
                       xaxis={"side": "top", "tickangle": -45, "categoryorder": "array",
                              "categoryarray": list(scores.columns)},
-                      yaxis={"autorange": "reversed", "tickmode": "array", "tickvals": [rows[i] for i in firsts.index],
-                             "ticktext": [f"{c} ({(order['best'] == c).sum()}) ▸" for c in firsts["best"]]})
+                      yaxis={"autorange": "reversed", "tickmode": "array", "tickvals": [rows[i] for i in sorted(ticks)],
+                             "ticktext": [ticks[i] for i in sorted(ticks)]})
     return fig
