@@ -350,8 +350,8 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     init = (f"stream 0 from a zero state at position 0; {streams - 1} more streams of {per} chars, each warmed up "
             f"from a zero state over the {warmup} chars before its start" if streams > 1 else
             "one stream from a zero state at position 0")
-    meta = dict(meta or {}, cell=model.config.cell, init=init, streams=streams, warmup=warmup, method=method, device=str(device),
-                text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    meta = dict(meta or {}, cell=model.config.cell, init=init, streams=streams, warmup=warmup, method=method,
+                device=str(device), text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
     writer = RecordingWriter(out_dir, text, vocab.chars, layers, hidden, kinds, meta, dtype=dtype)
     counts = GateCounts(layers, hidden, kinds) if gates and model.config.cell != "rnn" else None
     stepper = Stepper(model, method, h, c, block)
