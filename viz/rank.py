@@ -6,7 +6,8 @@ python -m viz.rank runs/NAME --atlas [--checkpoint iter-000500] [--json | --csv 
 python -m viz.rank --list-concepts
 
 --all-checkpoints is the emergence table: the best cell at each recorded checkpoint, oldest first. The scoring
-is viz.ranking.rank_recording, which the Find and Compare pages call too.
+is viz.ranking.rank_recording, kept on disk beside each recording by viz.score_cache, which the Find and Compare
+pages read: ranking a run's checkpoints here makes their charts instant.
 """
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from model.errors import ArgumentParser, CellscopeError, reported
 from model.recording import Recording
 from viz import atlas
 from viz.concepts import CONCEPTS
-from viz.ranking import describe, rank_recording
+from viz.ranking import describe
+from viz import score_cache
 
 COLUMNS = ["checkpoint", "iteration", "layer", "cell", "kind", "score", "sign", "metric"]
 
@@ -37,7 +39,8 @@ def rank_run(run_dir, concept_id=None, regex=None, kinds=None, checkpoint=None, 
     """The top cells of each chosen recording of a run, checkpoints in increasing iteration; kinds None: the
     recording's states (an LSTM's c and h, a GRU's or RNN's h)."""
     recordings = open_recordings(run_dir, checkpoint, all_checkpoints)
-    parts = [rank_recording(rec, concept_id, regex, kinds=kinds or rec.state_kinds).head(top) for rec in recordings]
+    parts = [score_cache.scores(rec, concept_id, regex, kinds=tuple(kinds or rec.state_kinds)).head(top)
+             for rec in recordings]
     return pd.concat(parts, ignore_index=True)
 
 

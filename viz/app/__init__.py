@@ -10,21 +10,28 @@ so any view can be shared as a link. A run is named by its folder name and only 
 can be opened, or the runs inside a folder given to it (viz/app/data.py); viz/app/live.py keeps an open page
 up to date with them.
 """
+import tempfile
 from pathlib import Path
 
 import dash
-from dash import ClientsideFunction, Input, Output, State, dcc, html
+import diskcache
+from dash import ClientsideFunction, DiskcacheManager, Input, Output, State, dcc, html
 
 from viz.app import data, live
 from viz.text_html import TEXT_CSS
 
 ROOT = Path(__file__).resolve().parents[2]
+JOBS = Path(tempfile.gettempdir()) / "cellscope-jobs"
 
 
 def create_app(run_dirs):
     data.set_runs(run_dirs)
+    # Long work (scoring many checkpoints or concepts) runs as background callbacks: jobs in their own processes,
+    # their state in a disk cache that every worker of a WSGI server on this machine shares.
+    jobs = DiskcacheManager(diskcache.Cache(JOBS))
     app = dash.Dash("viz", use_pages=True, pages_folder="app", assets_folder=str(ROOT / "assets"),
-                    title="cellscope", update_title=None, suppress_callback_exceptions=True)
+                    title="cellscope", update_title=None, suppress_callback_exceptions=True,
+                    background_callback_manager=jobs)
     # The text colours come from viz.colors through TEXT_CSS, the same stylesheet the export inlines.
     app.index_string = app.index_string.replace("{%css%}", "{%css%}\n<style>\n" + TEXT_CSS + "</style>")
 

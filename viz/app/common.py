@@ -27,6 +27,23 @@ def notice(*lines, cls="msg error"):
     return html.Div([html.P(line) if isinstance(line, str) else line for line in lines], className=cls, role="alert")
 
 
+def job_controls(prefix):
+    """A background job's progress bar and cancel button, shown only while it runs (ids PREFIX-job,
+    -progress, -cancel); job_arguments(prefix) wires them to the callback."""
+    return html.Div([html.Progress(id=f"{prefix}-progress", className="job-progress"),
+                     html.Button("cancel", id=f"{prefix}-cancel")], id=f"{prefix}-job", className="job",
+                    style={"display": "none"})
+
+
+def job_arguments(prefix):
+    """Keyword arguments for a Dash background callback (run by the app's disk-cache manager, so it survives
+    several server workers): its progress goes to job_controls(prefix), whose button cancels it. The callback
+    takes set_progress first and calls it with (done, total) as strings."""
+    return dict(background=True, progress=[Output(f"{prefix}-progress", "value"), Output(f"{prefix}-progress", "max")],
+                cancel=[Input(f"{prefix}-cancel", "n_clicks")],
+                running=[(Output(f"{prefix}-job", "style"), {"display": "flex"}, {"display": "none"})])
+
+
 def int_param(name, raw, default, lo, hi, problems):
     """A whole-number URL parameter in [lo, hi]; anything else is explained in `problems` and gives the default."""
     if raw in (None, ""):

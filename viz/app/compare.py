@@ -10,7 +10,6 @@ Around the rows: the top-5 guesses at a chosen position at each checkpoint, the 
 iteration, the loss curve, the samples written at each checkpoint and, with two runs served, the cell of the
 other run that moves most like this one (viz.matching).
 """
-import functools
 from html import escape
 from urllib.parse import urlencode
 
@@ -22,14 +21,14 @@ from model.errors import CellscopeError
 from model.rundir import iteration_of
 from viz import concepts
 from viz.app import data
-from viz.app.common import (b64, cell_and_window, choose_recording, int_param, labeled, notice, register_steppers,
-                            window_bounds)
+from viz.app.common import (b64, cell_and_window, choose_recording, int_param, job_arguments, job_controls, labeled,
+                            notice, register_steppers, window_bounds)
 from viz.app.live import follow_checkpoints
 from viz.app.textview import concept_marks, hover_data
 from viz.colors import KIND_LABELS, N_LEVELS, display_values, prob_shade, quantize, value_range
 from viz.figures import loss_curve, score_vs_iteration
 from viz.matching import match_cells, matching_kind
-from viz.ranking import rank_recording
+from viz import score_cache
 from viz.text_html import GLYPHS, render_text
 
 dash.register_page(__name__, path="/compare", name="Compare", title="cellscope · compare", order=2)
@@ -181,8 +180,10 @@ def _concept_panel(concept):
         labeled("concept", dcc.Dropdown(id="cmp-concept", value=concept, clearable=False,
                                          options=[{"label": c.id, "value": c.id, "title": c.description}
                                                   for c in concepts.CONCEPTS.values()])),
+        job_controls("cmp-score"),
         html.Div(id="cmp-score-msg"),
-        dcc.Loading(dcc.Graph(id="cmp-score", config={"displayModeBar": False}), delay_show=400),
+        dcc.Store(id="cmp-scored"),
+        dcc.Graph(id="cmp-score", config={"displayModeBar": False}),
     ])
 
 
@@ -331,28 +332,41 @@ def guesses_table(checkpoints, pos, start, run):
     ])
 
 
-@functools.lru_cache(maxsize=256)
-def concept_scores(rec, concept, kind):
-    """Every cell of one kind scored against a concept, once per (recording, concept, kind): scoring all cells
-    of a long recording takes seconds, and the chart asks for it on every cell switch."""
-    return rank_recording(rec, concept_id=concept, kinds=(kind,))
+@callback(Output("cmp-scored", "data"), Input("cmp-concept", "value"), Input("cmp-checkpoints", "value"),
+          Input("cmp-kind", "value"), State("cmp-run", "data"), **job_arguments("cmp-score"))
+def score_checkpoints(set_progress, concept, checkpoints, kind, run):
+    """Every shown checkpoint scored against the concept, in the background (seconds each on a long recording)
+    and into the disk cache that the chart reads: the page stays usable meanwhile, and the job can be cancelled."""
+    shown = shown_checkpoints(run, checkpoints)
+    for done, checkpoint in enumerate(shown):
+        set_progress((str(done), str(len(shown))))
+        try:
+            score_cache.scores(data.open_recording(run, checkpoint), concept_id=concept, kinds=(kind,))
+        except CellscopeError:
+            pass  # the chart says why
+    return {"concept": concept, "kind": kind, "checkpoints": shown}
 
 
-# The charts and the match follow the rows: they fire once the new colours are painted (cmp-painted), so a cell
-# switch never waits for them.
+# The chart follows the rows: it fires once the new colours are painted (cmp-painted), so a cell switch never
+# waits for it, and it draws only what is scored already (the job above scores the rest).
 @callback(Output("cmp-score", "figure"), Output("cmp-score-msg", "children"),
-          Input("cmp-painted", "data"), Input("cmp-concept", "value"), State("cmp-checkpoints", "value"),
-          State("cmp-layer", "value"), State("cmp-cell", "value"), State("cmp-kind", "value"), State("cmp-run", "data"))
-def score_chart(_painted, concept, checkpoints, layer, cell, kind, run):
-    """The best cell's score and this cell's score for a concept, at each checkpoint."""
+          Input("cmp-painted", "data"), Input("cmp-scored", "data"), Input("cmp-concept", "value"),
+          Input("cmp-score-progress", "value"), State("cmp-checkpoints", "value"), State("cmp-layer", "value"), State("cmp-cell", "value"),
+          State("cmp-kind", "value"), State("cmp-run", "data"))
+def score_chart(_painted, scored, concept, _progress, checkpoints, layer, cell, kind, run):
+    """The best cell's score and this cell's score for a concept, at each checkpoint scored so far."""
     checkpoints = shown_checkpoints(run, checkpoints)
     if not checkpoints or layer is None or cell is None:
         return no_update, None
-    points, problems, metric = [], [], None
+    finished = scored["checkpoints"] if scored and [scored["concept"], scored["kind"]] == [concept, kind] else []
+    points, problems, metric, waiting = [], [], None, 0
     for checkpoint in checkpoints:
         try:
             rec = data.open_recording(run, checkpoint)
-            scores = concept_scores(rec, concept, kind)
+            if checkpoint not in finished and not score_cache.is_cached(rec, concept_id=concept, kinds=(kind,)):
+                waiting += 1
+                continue
+            scores = score_cache.scores(rec, concept_id=concept, kinds=(kind,))
         except CellscopeError as e:
             problems.append(f"{checkpoint}: {e}")
             continue
@@ -362,8 +376,11 @@ def score_chart(_painted, concept, checkpoints, layer, cell, kind, run):
         points.append({"iteration": rec.iteration, "best": best["score"],
                        "best_cell": f"{best['layer']}:{best['cell']}",
                        "best_sign": best["sign"], "cell": mine["score"], "cell_sign": mine["sign"]})
+    if waiting:
+        problems.append(f"Scoring {waiting} more checkpoint{'s' * (waiting > 1)} in the background; the chart grows "
+                        "as they finish.")
     figure = score_vs_iteration(points, concept, f"{layer}:{cell} {KIND_LABELS[kind]}", metric)
-    return figure, notice(*problems) if problems else None
+    return figure, notice(*problems, cls="msg") if problems else None
 
 
 @callback(Output("cmp-loss", "figure"), Input("cmp-checkpoints", "value"), State("cmp-run", "data"))

@@ -22,12 +22,13 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 from model.errors import CellscopeError
 from viz import concepts
 from viz.app import data
-from viz.app.common import choose_recording, labeled, notice
+from viz.app.common import choose_recording, job_arguments, job_controls, labeled, notice
 from viz.app.live import follow_checkpoints
 from viz.colors import KIND_LABELS
 from viz.excerpts import excerpts
 from viz.figures import concept_overview, gate_saturation
-from viz.ranking import concept_target, rank_recording
+from viz.ranking import concept_target
+from viz import score_cache
 
 dash.register_page(__name__, path="/find", name="Find", title="cellscope · find", order=1)
 
@@ -84,12 +85,10 @@ def target_kwargs(target):
     return {"regex": args[0]} if what == "regex" else {"span": tuple(args)}
 
 
-@functools.lru_cache(maxsize=128)
 def ranked(rec, target):
-    """Every cell of rec scored against target, best first, once per (recording, target); a target that
-    cannot be scored raises a CellscopeError.
-    The recording is part of the key, and data.open_recording gives a new one when a checkpoint is re-recorded."""
-    return rank_recording(rec, kinds=kinds_of(rec), **target_kwargs(target))
+    """Every cell of rec scored against target, best first (from the disk cache beside the recording, once
+    computed); a target that cannot be scored raises a CellscopeError."""
+    return score_cache.scores(rec, kinds=kinds_of(rec), **target_kwargs(target))
 
 
 @functools.lru_cache(maxsize=8)
@@ -133,14 +132,16 @@ def strength(score, metric):
     return np.where(metric == "auroc", 2 * np.asarray(score) - 1, score)
 
 
-@functools.lru_cache(maxsize=8)
-def overview(rec):
-    """(best cell per concept and layer, {concept: why it was left out}) over every concept.
+def overview(rec, progress=None):
+    """(best cell per concept and layer, {concept: why it was left out}) over every concept; progress(done,
+    total) is called before each concept.
 
     A concept that is constant on this text (no URL in a novel) cannot be scored and is left out with the
     reason; the first frame has columns concept, layer, score, strength, kind, cell, sign, metric."""
     parts, left_out = [], {}
-    for concept_id in concepts.CONCEPTS:
+    for done, concept_id in enumerate(concepts.CONCEPTS):
+        if progress:
+            progress(done, len(concepts.CONCEPTS))
         try:
             best = best_per_layer(ranked(rec, ("concept", concept_id)))
         except CellscopeError as e:
@@ -257,8 +258,9 @@ def _overview_and_gates():
         html.H3("Overview: the best cell of each layer for every concept", className="section"),
         html.P(["Scores every concept against every cell (a while on a long recording). ",
                 html.Button("compute overview", id="f-overview-btn")], className="where"),
+        job_controls("f-overview"),
         html.Div(id="f-overview-msg"),
-        dcc.Loading(html.Div(id="f-overview")),
+        html.Div(id="f-overview"),
         html.H3("Gate saturation", className="section"),
         html.Div(id="f-gates"),
     ]
@@ -343,16 +345,17 @@ def open_in_browse(clicked, target, checkpoint, run):
 
 @callback(Output("f-overview", "children"), Output("f-overview-msg", "children"),
           Input("f-overview-btn", "n_clicks"), Input("f-checkpoint", "value"), State("f-run", "data"),
-          running=[(Output("f-overview-btn", "disabled"), True, False)], prevent_initial_call=True)
-def show_overview(clicks, checkpoint, run):
-    """Computed only once asked for (it scores every concept), then cached per recording."""
+          prevent_initial_call=True, **job_arguments("f-overview"))
+def show_overview(set_progress, clicks, checkpoint, run):
+    """Computed only once asked for, in the background (it scores every concept: minutes on a big recording),
+    then read from the disk cache."""
     if not clicks:
         return no_update, no_update
     try:
         rec = data.open_recording(run, checkpoint)
     except CellscopeError as e:
         return None, notice(str(e))
-    best, left_out = overview(rec)
+    best, left_out = overview(rec, lambda done, total: set_progress((str(done), str(total))))
     figure = concept_overview(best, list(concepts.CONCEPTS), rec.layers)
     note = (f"{rec.checkpoint}. Colour: 2·AUROC − 1 for a set of positions, |r| for a continuous concept "
             "(0 = chance, 1 = perfect); the number is the score. Click a square to rank that concept's cells.")
