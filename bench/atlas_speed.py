@@ -19,8 +19,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: spin-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intervene_speed import cpu  # noqa: E402  (bench/ is this script's folder)
-from rank_speed import cpu_seconds  # noqa: E402
+from bench.intervene_speed import cpu  # noqa: E402
+from bench.rank_speed import cpu_seconds  # noqa: E402
 from model import rundir  # noqa: E402
 from model.record import record_run  # noqa: E402
 from model.recording import Recording  # noqa: E402
