@@ -153,15 +153,14 @@ def model_config(vocab, hp):
     return ModelConfig(len(vocab), hp.hidden, hp.layers, hp.dropout, hp.cell)
 
 
-def hparams(corpus, run, text, vocab, resume, overrides, record_chars):
+def hparams(corpus, run, text, vocab, resume, overrides):
     """The run's hyperparameters (the resumed run's, or the defaults with the flags given), checked against
-    the number of processes and --record, before any process joins the others or writes."""
+    the number of processes before any process joins the others or writes."""
     hp = resumed_run(corpus, run, text, vocab, overrides) if resume else dataclasses.replace(DEFAULTS, **overrides)
     world = distributed.env_ranks()[1]
     if hp.batch_size % world:
-        raise TrainError(f"--batch-size {hp.batch_size} does not split over {world} processes; use a multiple of {world}")
-    if record_chars and hp.cell != "lstm":
-        raise TrainError(f"--record needs an LSTM; this run is a {hp.cell.upper()}")
+        raise TrainError(f"--batch-size {hp.batch_size} does not split over {world} processes; "
+                         f"use a multiple of {world}")
     return hp
 
 
@@ -254,7 +253,7 @@ def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=F
     device = pick_device(device)
     text = read_text(corpus)  # a bad corpus is refused before the run's folder is made
     vocab, run, record_chars = Vocab.from_text(text), Path(run), record_chars if record else 0
-    hp = hparams(corpus, run, text, vocab, resume, overrides, record_chars)
+    hp = hparams(corpus, run, text, vocab, resume, overrides)
     main_rank = distributed.is_rank0()
     with distributed.process_group(device) as device:
         with rundir.writer_lock(run, "train") if main_rank else contextlib.nullcontext():

@@ -129,9 +129,3 @@ def test_record_records_each_checkpoint_outside_the_time_budget(tmp_path, wp_exc
           record_chars=500, progress=False, **TINY)
     assert recorded == [("iter-000002", 500), ("iter-000004", 500), ("iter-000006", 500)]  # counted: stops at 3
     assert list(rundir.checkpoints(tmp_path / "rec")) == ["iter-000002", "iter-000004", "iter-000006"]
-
-
-def test_record_needs_an_lstm_and_is_refused_before_anything_is_written(tmp_path, wp_excerpt_file):
-    with pytest.raises(TrainError, match="--record needs an LSTM"):
-        train(wp_excerpt_file, tmp_path / "gru", max_iters=5, cell="gru", record=True, progress=False, **TINY)
-    assert not (tmp_path / "gru").exists()
