@@ -17,6 +17,7 @@ from conftest import HOSTILE, served
 from model import rundir
 from model.recording import Recording, RecordingWriter
 from test_app_browse import choose, export_title, hover, tip_lines
+from viz import score_cache
 from viz.colors import display_values, quantize, value_range
 from viz.concepts import concept_values
 from viz.ranking import score_cells
@@ -206,7 +207,8 @@ def test_guesses_scores_loss_and_samples(duo, runs):
         WebDriverWait(duo.driver, 20).until(lambda d: d.execute_script(script))
         return duo.driver.execute_script(script)
 
-    best, mine = traces("cmp-score")
+    best, mine = traces("cmp-score")  # scored by a background job, which left its scores beside each recording
+    assert all(score_cache.is_cached(rec, concept_id="quotes", kinds=("c",)) for rec in recs)
     want = [score_cells(rec, concept_values("quotes", rec.text), kinds=("c",)) for rec in recs]
     np.testing.assert_allclose(best, [w["score"].iloc[0] for w in want])
     np.testing.assert_allclose(mine, [w.query("layer == 1 and cell == 3")["score"].iloc[0] for w in want])

@@ -2,8 +2,8 @@
 cell's best concept, and the fraction of cells that pass a threshold: the paper's "about 5% of cells are
 interpretable", measured.
 
-Scores come from viz.ranking.rank_recording (AUROC folded to >= 0.5 for yes/no concepts, |Spearman r| for
-continuous ones). A concept constant on the text (no URL in a novel) cannot be scored and is left out, with the
+Scores come from viz.ranking.rank_recording, through the disk cache the pages share (viz.score_cache): AUROC
+folded to >= 0.5 for yes/no concepts, |Spearman r| for continuous ones. A concept constant on the text (no URL in a novel) cannot be scored and is left out, with the
 reason. The atlas of a recording is cached beside it (atlas.json), keyed by the concepts and kinds scored; a
 re-recording replaces the folder and so the cache.
 """
@@ -15,7 +15,7 @@ import pandas as pd
 from model import rundir
 from model.errors import CellscopeError
 from viz.concepts import CONCEPTS
-from viz.ranking import rank_recording
+from viz import score_cache
 
 THRESHOLDS = {"auroc": 0.9, "spearman": 0.5}  # a cell is interpretable if it passes either for some concept
 CACHE = "atlas.json"
@@ -28,7 +28,7 @@ def compute(rec, kinds=None, progress=None):
     columns, metrics, left_out = {}, {}, {}
     for k, concept in enumerate(CONCEPTS):
         try:
-            ranked = rank_recording(rec, concept, kinds=kinds)
+            ranked = score_cache.scores(rec, concept, kinds=tuple(kinds))
         except CellscopeError as e:
             left_out[concept] = str(e)
         else:

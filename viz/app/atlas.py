@@ -3,7 +3,7 @@ interpretable" on this recording instead of guessing it.
 
 viz.atlas scores every cell (all layers, c and h) against every concept and caches the table beside the
 recording (atlas.json); the first computation takes seconds on a big recording, so the page comes up at once
-and the atlas fills in under a loading indicator. Shown: the interpretable fraction per layer and overall, each
+and the atlas fills in from a background job, with its progress. Shown: the interpretable fraction per layer and overall, each
 concept's best cell, and the cells x concepts heatmap (a click opens the cell in Browse with its concept).
 """
 import dash
@@ -12,16 +12,12 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from model.errors import CellscopeError
 from viz import atlas
 from viz.app import data
-from viz.app.common import choose_recording, labeled, notice
+from viz.app.common import choose_recording, job_arguments, job_controls, labeled, notice
+from viz.app.live import follow_checkpoints
 from viz.concepts import CONCEPTS
 from viz.figures import ATLAS_METRICS, atlas_heatmap
 
 dash.register_page(__name__, path="/atlas", name="Atlas", title="cellscope · atlas", order=4)
-
-# The computation should run as a background callback once the app has a manager for them (issue #11): then
-# this flag becomes True and nothing else changes.
-BACKGROUND = False
-
 
 def browse_link(run, checkpoint, layer, cell, kind, concept):
     """The Browse view of a cell with its concept, by Find's URL builder. Imported when called, when Dash has
@@ -45,7 +41,8 @@ def layout(run=None, checkpoint=None, **_other_pages_params):
             labeled("checkpoint", dcc.Dropdown(id="a-checkpoint", options=found, value=checkpoint, clearable=False,
                                                 style={"minWidth": "11em"})),
         ]),
-        dcc.Loading(html.Div(id="a-atlas"), type="default"),
+        job_controls("a-atlas"),
+        html.Div(id="a-atlas"),
     ])
 
 
@@ -71,12 +68,12 @@ def best_cells_table(run, checkpoint, scores, metrics, best):
 
 
 @callback(Output("a-atlas", "children"), Input("a-checkpoint", "value"), State("a-run", "data"),
-          background=BACKGROUND)
-def show_atlas(checkpoint, run):
-    """The atlas of the chosen recording (computed once, then read from atlas.json)."""
+          **job_arguments("a-atlas"))
+def show_atlas(set_progress, checkpoint, run):
+    """The atlas of the chosen recording, in the background (computed once, then read from atlas.json)."""
     try:
         rec = data.open_recording(run, checkpoint)
-        scores, metrics, left_out = atlas.atlas(rec)
+        scores, metrics, left_out = atlas.atlas(rec, progress=lambda done, total: set_progress((str(done), str(total))))
     except CellscopeError as e:
         return notice(str(e))
     if scores.empty:
@@ -114,3 +111,6 @@ def open_in_browse(click, checkpoint, run):
 # The URL names the run and checkpoint shown (assets/cellscope.js syncUrl, as every page keeps its URL).
 clientside_callback("function (checkpoint, run) { cellscope.syncUrl({run: run, checkpoint: checkpoint}); }",
                     Input("a-checkpoint", "value"), State("a-run", "data"))
+
+
+follow_checkpoints("a-checkpoint", "a-run")
