@@ -441,6 +441,24 @@ def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None,
     return paths
 
 
+def follow_run(run_dir, poll=2.0, progress=True, **options):
+    """Record every checkpoint of a run as training writes it, until training ends (rundir.is_training), then
+    the last ones; for a run under way, or one trained on another machine that shares the disk. options:
+    record_run's. Returns the recording paths."""
+    run_dir, paths = Path(run_dir), []
+    with rundir.writer_lock(run_dir, "record"):
+        while True:
+            training = rundir.is_training(run_dir)  # before recording: a checkpoint written meanwhile comes next turn
+            if not (run_dir / "run.json").exists() and not training:
+                raise RecordError(f"{run_dir}: not a run directory, and no training is writing it")
+            if rundir.checkpoints(run_dir):
+                paths = record_run(run_dir, all_checkpoints=True, progress=progress, **options)
+                options["force"] = False  # --force re-records what was there; what training adds is new anyway
+            if not training:
+                return paths
+            time.sleep(poll)
+
+
 def parser():
     p = ArgumentParser(prog="python -m model.record",
                        description="Record every cell of a checkpoint over a text, for the dashboard.")
@@ -448,10 +466,13 @@ def parser():
     which = p.add_mutually_exclusive_group()
     which.add_argument("--checkpoint", help="checkpoint name, e.g. iter-000500 (default: newest)")
     which.add_argument("--all-checkpoints", action="store_true", help="record every checkpoint (skips done ones)")
+    which.add_argument("--follow", action="store_true",
+                       help="record every checkpoint as training writes it, until training ends")
     what = p.add_argument_group("what to record")
     what.add_argument("--text", help="a UTF-8 text file to record instead of the run's validation split")
     what.add_argument("--max-chars", type=int, default=100_000, help="record at most this many characters")
-    what.add_argument("--gates", action="store_true", help="also record the input, forget and output gates")
+    what.add_argument("--gates", action="store_true",
+                      help="also record the gates: an LSTM's input, forget and output, a GRU's reset, update, candidate")
     what.add_argument("--unknown", help="map characters outside the vocabulary to this character")
     what.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     how = p.add_argument_group("speed (the results are the same)")
@@ -465,9 +486,14 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    options = dict(text_file=args.text, max_chars=args.max_chars, gates=args.gates, unknown=args.unknown,
+                   streams=args.streams, warmup=args.warmup, method=args.method, dtype=args.dtype, device=args.device,
+                   force=args.force)
     with reported():
-        paths = record_run(args.run, args.checkpoint, args.all_checkpoints, args.text, args.max_chars, args.gates,
-                           args.unknown, args.streams, args.warmup, args.method, args.dtype, args.device, args.force)
+        if args.follow:
+            paths = follow_run(args.run, **options)
+        else:
+            paths = record_run(args.run, args.checkpoint, args.all_checkpoints, **options)
     print("\n".join(str(p) for p in paths))
 
 

@@ -284,6 +284,22 @@ def is_writing(run, role):
         os.close(fd)  # closing releases the lock if it was taken
 
 
+TRAINING_WINDOW_S = 60  # a log.csv that grew this recently means training goes on, even without a visible lock
+
+
+def is_training(run):
+    """Whether the run is being trained now: its trainer holds the lock, or (a trainer on another machine that
+    shares the disk, whose lock this one cannot see) log.csv grew in the last minute and progress.json does not
+    say training ended."""
+    if is_writing(run, "train"):
+        return True
+    try:
+        recent = time.time() - Path(run, "log.csv").stat().st_mtime < TRAINING_WINDOW_S
+    except OSError:
+        return False
+    return recent and read_progress(run).get("state") not in ("done", "failed")
+
+
 def partial_recordings(run):
     """{checkpoint name: folder} of recordings begun and not finished (hidden .iter-NNNNNN.partial folders):
     in progress while a recorder holds the run, interrupted otherwise."""

@@ -8,7 +8,6 @@ checkpoint while the app runs is picked up on the next request. Everything else 
 model/rundir.py.
 """
 import functools
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +16,6 @@ from model import rundir
 from model.recording import Recording
 
 _SERVED = []
-TRAINING_WINDOW_S = 60  # a run whose log.csv grew this recently counts as training even without its lock
 
 
 def set_runs(paths):
@@ -67,20 +65,16 @@ def run_dir(name):
 
 
 def training_status(name):
-    """None for a run that is not training now; else {iteration, train_loss, val_loss, elapsed_s} of its newest
-    log row (any of them None before the first). Training now: its trainer holds the run's lock, or (a trainer
-    on another machine that shares the disk) log.csv grew in the last minute and progress.json does not say
-    training ended."""
+    """None for a run that is not training now (rundir.is_training); else {iteration, train_loss, val_loss,
+    elapsed_s} of its newest log row (any of them None before the first)."""
     run = run_dir(name)
+    if not rundir.is_training(run):
+        return None
     log = run / "log.csv"
     try:
         stat = log.stat()
     except OSError:
         stat = None
-    recent = stat is not None and time.time() - stat.st_mtime < TRAINING_WINDOW_S
-    ended = rundir.read_progress(run).get("state") in ("done", "failed")
-    if not rundir.is_writing(run, "train") and not (recent and not ended):
-        return None
     row = _last_log_row(log, stat.st_mtime_ns, stat.st_size) if stat else {}
     number = lambda key: float(row[key]) if row.get(key) not in (None, "") else None  # noqa: E731
     return {key: number(key) for key in ("iteration", "train_loss", "val_loss", "elapsed_s")}
