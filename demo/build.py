@@ -8,6 +8,7 @@ not, measured in session 1), and many small updates (batch 32 x 50 steps at lr 3
 val loss 1.477 and a quote cell of AUROC 0.994 in ~1,950 iterations, where batch 64 x 100 at 2e-3 managed 390
 iterations, 1.615 and no quote cell (best 0.69).
 """
+import json
 import shutil
 import subprocess
 import sys
@@ -34,8 +35,9 @@ def is_ready(run):
         return False
 
 
-def ensure_demo_run(run=RUN, progress=True):
-    """The demo run's path, training (a few minutes, with a progress bar) and recording it if needed."""
+def ensure_demo_run(run=RUN, progress=True, recipe=RECIPE, record_chars=COMPARE_CHARS):
+    """The demo run's path, training (a few minutes, with a progress bar) and recording it if needed (recipe and
+    record_chars: smaller ones for tests)."""
     from model.record import record_run  # torch loads only in the process that trains
     from model.train import train
 
@@ -45,33 +47,34 @@ def ensure_demo_run(run=RUN, progress=True):
     if not rundir.checkpoints(run):  # nothing usable from an earlier, interrupted first start
         shutil.rmtree(run, ignore_errors=True)
         print(f"cellscope: first start, training the demo model on {CORPUS.name} "
-              f"({RECIPE['layers']}x{RECIPE['hidden']} LSTM, {RECIPE['max_minutes']} minutes)", flush=True)
-        train(CORPUS, run, record=True, record_chars=COMPARE_CHARS, progress=progress, **RECIPE)
-    record_run(run, all_checkpoints=True, max_chars=COMPARE_CHARS, progress=progress)  # any --record left undone
-    record_run(run, max_chars=COMPARE_CHARS, gates=True, progress=progress)  # the newest with gates, for Find
+              f"({recipe['layers']}x{recipe['hidden']} LSTM)", flush=True)
+        train(CORPUS, run, record=True, record_chars=record_chars, progress=progress, **recipe)
+    record_run(run, all_checkpoints=True, max_chars=record_chars, progress=progress)  # any --record left undone
+    record_run(run, max_chars=record_chars, gates=True, progress=progress)  # the newest with gates, for Find
     return run
 
 
-def start(run=RUN):
+def start(run=RUN, recipe=RECIPE, record_chars=COMPARE_CHARS):
     """The demo run's path at once: ready, or being built by a background process started here (unless one
-    is at it already, from another worker of the same server). Its output goes to run/.build.log."""
+    is at it already, from another worker of the same server). Its output goes to .NAME.build.log beside it."""
     run = Path(run)
     if is_ready(run) or rundir.is_writing(run, "train") or rundir.is_writing(run, "record"):
         return run
     run.mkdir(parents=True, exist_ok=True)
     with open(run.parent / f".{run.name}.build.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "demo.build", str(run)], cwd=ROOT, stdout=log, stderr=log,
-                         stdin=subprocess.DEVNULL)
-    print(f"cellscope: first start: the demo model trains in the background ({RECIPE['max_minutes']} minutes); "
-          "the page shows its progress", flush=True)
+        subprocess.Popen([sys.executable, "-m", "demo.build", str(run), json.dumps(recipe), str(record_chars)],
+                         cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    print("cellscope: first start: the demo model trains in the background; the page shows its progress", flush=True)
     return run
 
 
 def main():
-    """`python -m demo.build [RUN]`: build the demo run; a failure is written to its progress.json for the page."""
+    """`python -m demo.build [RUN [RECIPE_JSON RECORD_CHARS]]`: build the demo run; a failure is written to its
+    progress.json for the page."""
     run = Path(sys.argv[1]) if len(sys.argv) > 1 else RUN
+    recipe, record_chars = (json.loads(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) > 3 else (RECIPE, COMPARE_CHARS)
     try:
-        ensure_demo_run(run, progress=False)
+        ensure_demo_run(run, progress=False, recipe=recipe, record_chars=record_chars)
     except CellscopeError as e:
         if rundir.is_writing(run, "train") or rundir.is_writing(run, "record"):
             return  # another server worker's build holds the run: it carries on
