@@ -10,7 +10,6 @@ for the 2x256 config (goal >= 0.9); with --ddp, ratio=<torchrun / 1 process> (on
 import argparse
 import csv
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.corpus import real_text
+from bench.intervene_speed import cpu
 from model.corpus import BatchStream, Vocab
 from model.train import train
 
@@ -78,14 +78,6 @@ def torchrun_loop(corpus, layers, hidden, iters, ranks):
         return logged_speed(Path(tmp) / "run")
 
 
-def cpu():
-    info = Path("/proc/cpuinfo").read_text()
-    name = re.search(r"model name\s*:\s*(.*)", info)
-    flags = set(re.search(r"flags\s*:\s*(.*)", info)[1].split())
-    simd = "avx512f" if "avx512f" in flags else "avx2" if "avx2" in flags else "no avx2"
-    return f"{name[1] if name else 'unknown CPU'}, {simd}, {os.cpu_count()} cores"
-
-
 def against_bare(corpus, text, iters):
     """ratio of model.train to the bare loop, 2x256 (after 2x128's line)."""
     vocab = Vocab.from_text(text)
@@ -122,7 +114,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "wp.txt"
         corpus.write_text(text, encoding="utf-8")
-        print(f"{cpu()}; torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH} x seq {SEQ}")
+        print(f"{cpu()}; torch {torch.__version__}, batch {BATCH} x seq {SEQ}")
         ratio = against_threads(corpus, args.iters, args.ddp) if args.ddp else against_bare(corpus, text, args.iters)
     print(f"ratio={ratio:.3f}")
 

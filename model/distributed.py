@@ -10,9 +10,10 @@ import contextlib
 import datetime
 import os
 
-import torch
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
+import model.lstm  # noqa: F401  (first: it sets torch's environment before torch loads)
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 TIMEOUT = datetime.timedelta(hours=1)  # how long the other ranks wait for rank 0 to evaluate and record
 

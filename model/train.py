@@ -247,8 +247,8 @@ def prepare(corpus, text, vocab, hp, run, resume, device):
 
 def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=False, progress=True, record=False,
           record_chars=100_000, **overrides):
-    """Train (or resume) the run in directory `run`; returns the newest checkpoint's metadata (None on the ranks
-    but 0 under torchrun). One trainer per run: a second one started on the same --run, even in the same
+    """Train (or resume) the run in directory `run`; returns the newest checkpoint's metadata (None on every
+    rank but rank 0 under torchrun). One trainer per run: a second one started on the same --run, even in the same
     instant, is refused and changes nothing. record: record each checkpoint as model.record does."""
     device = pick_device(device)
     text = read_text(corpus)  # a bad corpus is refused before the run's folder is made

@@ -61,9 +61,12 @@ def runs(tmp_path_factory, wp_excerpt_file):
     runs = tmp_path_factory.mktemp("ddp")
     rank1_writes = mp.get_context("spawn").SimpleQueue()
     mp.spawn(one_rank, (free_port(), wp_excerpt_file, runs, rank1_writes), nprocs=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a rank: on a busy 2-core machine 2 threads made it 4x slower
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train_module, "LOG_EVERY", 1)
         train(wp_excerpt_file, runs / "plain", max_iters=50, **TINY)
+    torch.set_num_threads(threads)
     return runs, rank1_writes.get()
 
 
