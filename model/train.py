@@ -257,8 +257,15 @@ def train(corpus, run, max_iters=None, max_minutes=None, device="auto", resume=F
     main_rank = distributed.is_rank0()
     with distributed.process_group(device) as device:
         with rundir.writer_lock(run, "train") if main_rank else contextlib.nullcontext():
-            return training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, resume,
-                                 progress and main_rank, record_chars)
+            try:
+                return training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, resume,
+                                     progress and main_rank, record_chars)
+            except BaseException as e:  # the dashboard says why training stopped
+                if main_rank:
+                    why = (str(e) if isinstance(e, CellscopeError) else
+                           "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}")
+                    rundir.write_progress(run, state="failed", error=why)
+                raise
 
 
 def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, resume, progress, record_chars):
@@ -278,6 +285,10 @@ def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, 
     window = LossWindow(device, hp.batch_size * hp.seq_length)
     start = time.time()
     meta = None
+    if main_rank:  # for watchers (the dashboard's banner): the budget now, how it ended later
+        rundir.write_progress(run, state="training", started=start, first_iteration=iteration, error=None,
+                              last_iteration=last_iter if last_iter < math.inf else None,
+                              deadline=deadline if deadline < math.inf else None)
     while True:
         # forward, backward, update (the hidden state carried from the previous batch of each of this rank's
         # streams; under torchrun backward averages the gradients over the ranks, so clipping sees the global one)
@@ -314,6 +325,8 @@ def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, 
                 record_run(run, checkpoints=meta["name"], max_chars=record_chars, progress=False)
                 deadline += time.time() - began
                 window.since += time.time() - began
+                if deadline < math.inf:
+                    rundir.write_progress(run, deadline=deadline)
 
         # log
         if row and main_rank:
@@ -327,6 +340,7 @@ def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, 
     bar.close()
     if main_rank:
         log_file.close()
+        rundir.write_progress(run, state="done")
     distributed.barrier()
     return meta
 
@@ -342,7 +356,7 @@ def parser():
     data.add_argument("--shuffle-lines", action="store_const", const=True,
                       help="shuffle lines before splitting (one item per line corpora)")
     model = p.add_argument_group("model")
-    model.add_argument("--model", dest="cell", choices=["lstm", "gru", "rnn"], help="default lstm (the dashboard needs lstm)")
+    model.add_argument("--model", dest="cell", choices=["lstm", "gru", "rnn"], help="default lstm (a GRU or RNN records h and its gates; interventions need an LSTM)")
     model.add_argument("--layers", type=int, help=f"recurrent layers (default {d.layers})")
     model.add_argument("--hidden", type=int, help=f"cells per layer (default {d.hidden})")
     model.add_argument("--dropout", type=float, help="dropout between layers and before the output (default 0)")

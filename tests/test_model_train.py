@@ -35,6 +35,9 @@ def test_run_directory_has_the_design_files(tiny_run):
     for r in val_rows:
         assert math.isclose(float(r["bits_per_char"]), float(r["val_loss"]) / math.log(2), rel_tol=1e-3)
     assert float(val_rows[-1]["val_loss"]) < float(val_rows[0]["val_loss"]) < math.log(run["model"]["vocab_size"])
+    progress = rundir.read_progress(tiny_run)  # the budget the dashboard's banner counts down, and the end
+    assert progress["state"] == "done" and progress["first_iteration"] == 0 and progress["last_iteration"] == 150
+    assert progress["deadline"] is None and progress["started"] <= (tiny_run / "log.csv").stat().st_mtime
 
 
 def test_checkpoint_round_trip_gives_the_same_model(tiny_run):
@@ -73,6 +76,8 @@ def test_nan_loss_aborts_with_a_clear_message(tmp_path, wp_excerpt_file, monkeyp
     with pytest.raises(TrainError, match="loss became nan at iteration 10"):
         train(wp_excerpt_file, tmp_path / "nan", max_iters=50, progress=False, **TINY)
     assert not rundir.checkpoints(tmp_path / "nan")
+    progress = rundir.read_progress(tmp_path / "nan")  # what the dashboard's banner says
+    assert progress["state"] == "failed" and progress["error"].startswith("loss became nan at iteration 10")
 
 
 def test_sampling_is_deterministic_for_a_seed(tiny_run):
