@@ -217,6 +217,21 @@ class Recording:
         start, stop, _ = slice(start, stop).indices(self.n_chars)
         return self._files["loss"].read(start, max(0, stop - start)).astype(np.float32)
 
+    def beside(self, name, start=0, stop=None):
+        """Positions [start, stop) of NAME.npy, a per-position array written beside the recording after it was
+        made (viz.ngram's ngram_loss), as float32; None when there is none. Opened afresh on each call (and read
+        with pread), as it can appear or be rewritten while the recording stays open."""
+        path = self.path / f"{name}.npy"
+        if not path.is_file():
+            return None
+        start, stop, _ = slice(start, stop).indices(self.n_chars)
+        try:
+            f = NpyFile(path, (self.n_chars,))
+        except (OSError, ValueError) as e:
+            raise RecordingError(f"{path} is unreadable: {e}") from None
+        with f.file:
+            return f.read(start, max(0, stop - start)).astype(np.float32)
+
     def check_cell(self, layer, cell):
         if not (0 <= layer < self.layers and 0 <= cell < self.cells):
             raise RecordingError(f"cell {layer}:{cell} out of range: {self.layers} layers x {self.cells} cells")

@@ -1,5 +1,5 @@
-"""Value -> colour: one diverging scale for activations, one for a change in loss, one light ramp for guess
-probabilities.
+"""Value -> colour: one diverging scale for activations, one for a change in loss, one sequential scale for a
+loss, one light ramp for guess probabilities.
 
 Activations (and changes in loss) are quantized to N_LEVELS so a whole text can be coloured with N_LEVELS CSS
 classes and a cell switch only needs to send one small integer per character.
@@ -32,6 +32,16 @@ DELTA_COLORS = [
 ]
 DELTA_RANGE = 2.0  # nats either way span the Δloss scale; larger changes clip to its ends
 
+# A loss (nats) is never negative, so it has a sequential scale: near-white = predicted well, dark red = surprised.
+# ColorBrewer Reds, the 9 classes interpolated to N_LEVELS (one red lightened to keep black text legible): one
+# hue read by lightness alone, and apart from both diverging scales.
+LOSS_COLORS = [
+    "#fff5f0", "#ffede4", "#fee4d8", "#fed9c8", "#fdcab5", "#fcbba1", "#fcab8e", "#fc9a7b", "#fc8a6a", "#fb7a5a",
+    "#fb6a4a", "#f6573e", "#f14432", "#ea382c", "#d92623", "#cb181d", "#bc141a", "#ad1117", "#990c13", "#800610",
+    "#67000d",
+]
+LOSS_RANGE = 5.0  # nats from 0 span the loss scale (uniform guessing over 100 characters is 4.6); more clips
+
 GUESS_RGB = (227, 74, 51)  # the 2015 figure shaded guesses red; a single-hue ramp reads by lightness alone
 
 
@@ -63,6 +73,11 @@ def delta_levels(delta):
     return quantize(delta, -DELTA_RANGE, DELTA_RANGE)
 
 
+def loss_levels(loss):
+    """The loss scale's level of each loss (NaN, where there is none: the lowest, as if predicted well)."""
+    return quantize(np.nan_to_num(np.asarray(loss, np.float32), nan=0.0), 0.0, LOSS_RANGE)
+
+
 def _luminance(hex_color):
     c = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)]) / 255
     c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
@@ -70,10 +85,10 @@ def _luminance(hex_color):
 
 
 def level_css():
-    """One rule per level of each scale, `.v0 { ... }` for activations and `.d0 { ... }` for Δloss; the darkest
-    levels get white text so the letter stays legible."""
+    """One rule per level of each scale, `.v0 { ... }` for activations, `.d0 { ... }` for Δloss and `.l0 { ... }`
+    for loss; the darkest levels get white text so the letter stays legible."""
     rules = []
-    for prefix, colors in (("v", LEVEL_COLORS), ("d", DELTA_COLORS)):
+    for prefix, colors in (("v", LEVEL_COLORS), ("d", DELTA_COLORS), ("l", LOSS_COLORS)):
         for level, color in enumerate(colors):
             ink = "; color: #fff" if _luminance(color) < 0.18 else ""
             rules.append(f".{prefix}{level} {{ background: {color}{ink} }}")
