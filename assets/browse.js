@@ -5,9 +5,11 @@
    b-window {key, start, stop, total, html, marks, guesses, percent, loss}  once per (checkpoint, window): html is
        the window's uncoloured spans, inserted once; marks the [a, b) stretches of the URL's concept, to
        underline; guesses, percent and loss are the hover box's (viz/app/textview.py).
-   b-values {key, start, n, checkpoint, layer, cell, kind, label, lo, step, levels}  per cell switch: levels is
-       base64, one byte per character (viz.colors.quantize). Nothing else is sent to recolour.
-   b-exact {key, values}  the cell's raw float32 values for the window, asked for (b-exact-req) on first hover.
+   b-values {key, start, n, checkpoint, layer, cell, kind, label, lo, step, colour, prefix, levels}  per cell
+       switch: levels is base64, one byte per character on the scale whose classes start with prefix ("v" the
+       cell's, "l" the loss's, "d" the advantage's on the Δloss scale; viz.colors). Nothing else is sent to recolour.
+   b-exact {key, values}  asked for (b-exact-req) on first hover: the cell's raw float32 values for the window;
+       when colour is loss or advantage, each character's LSTM loss, then its n-gram loss where there is one.
    b-painted  "checkpoint|layer|cell|kind" once a new cell's colours are on screen: only then does the server
        send its histogram and strongest positions.
    #b-text gets data-window and data-painted (the keys painted), which the tests and bench/dashboard_speed.py
@@ -30,7 +32,7 @@
       box.scrollTop = 0;
     }
     if (vals && vals.start === win.start && vals.n === win.stop - win.start && box.dataset.painted !== vals.key) {
-      cellscope.paint(box._p, vals.levels, 'v');
+      cellscope.paint(box._p, vals.levels, vals.prefix);
       box.dataset.painted = vals.key;
       view.vals = vals;
       if (view.focus !== null) focus(box);
@@ -56,9 +58,23 @@
     if (painted && cellscope.ask(box._p, vals.key)) {
       window.dash_clientside.set_props('b-exact-req', {data: {
         key: vals.key, checkpoint: vals.checkpoint, layer: vals.layer, cell: vals.cell, kind: vals.kind,
-        start: vals.start, n: vals.n}});
+        start: vals.start, n: vals.n, colour: vals.colour}});
     }
-    return cellscope.tipAt(span, box._p, painted);
+    const at = cellscope.tipAt(span, box._p, painted);
+    if (at && painted && painted.colour !== 'cell') at.value = charLoss(box._p, painted, at.pos - box._p.start);
+    return at;
+  }
+
+  /* The hover box's value when loss colours the text: this character's own loss (the box's last line is the
+     next one's), and the n-gram's beside it where there is one. */
+  function charLoss(p, vals, i) {
+    const exact = p.exact && p.exact.key === vals.key ? p.exact.values : null;
+    if (!exact) return '';
+    const lstm = exact[i], ngram = exact.length > vals.n ? exact[vals.n + i] : NaN;
+    if (Number.isNaN(lstm)) return 'no loss (nothing before it)';
+    const advantage = ngram - lstm;
+    return 'this char: LSTM loss ' + lstm.toFixed(2) + (Number.isNaN(ngram) ? '' : ', n-gram ' + ngram.toFixed(2) +
+        ', advantage ' + (advantage >= 0 ? '+' : '') + advantage.toFixed(2));
   }
 
   /* j / → next cell, k / ← previous cell; not while typing or working a menu. */
@@ -116,9 +132,10 @@
   window.dash_clientside.browse = {
     paint: paint,
 
-    syncUrl: function (checkpoint, layer, cell, kind, start, size, mode, run, concept) {
+    syncUrl: function (checkpoint, layer, cell, kind, start, size, mode, colour, run, concept) {
       cellscope.syncUrl({run: run, checkpoint: checkpoint, layer: layer, cell: cell, kind: kind, start: start || 0,
-                         size: size, top5: mode === 'top5' ? 1 : null, concept: concept});
+                         size: size, top5: mode === 'top5' ? 1 : null, colour: colour === 'cell' ? null : colour,
+                         concept: concept});
     },
 
     keepExact: function (exact) {

@@ -5,9 +5,11 @@ The server renders a text window's uncoloured spans once (viz.text_html) and the
 levels for the window (one uint8 per character, base64) and the browser sets the class of each span whose
 level changed. The window's top-5 guesses and loss travel once with the window, for the hover box; exact
 values are sent only on hover. Flipping cells, paging and the URL are handled in the browser, so a switch costs
-one small request.
+one small request. "colour by" swaps the cell for the model's loss on each character, or for its advantage over
+the run's n-gram (viz.ngram, stored beside the recording), through the same painter on their own scales.
 """
 import dash
+import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from model.errors import CellscopeError
@@ -17,7 +19,8 @@ from viz.app.common import (b64, chosen_view, labeled, notice, recorded_window, 
                             window_controls)
 from viz.app.live import follow_checkpoints
 from viz.app.textview import concept_marks, hover_data
-from viz.colors import KIND_LABELS, N_LEVELS, display_values, quantize, value_range
+from viz.colors import (DELTA_RANGE, KIND_LABELS, LOSS_RANGE, N_LEVELS, delta_levels, display_values, loss_levels,
+                         quantize, value_range)
 from viz.excerpts import excerpts
 from viz.figures import histogram
 from viz.standalone import export_html
@@ -32,10 +35,12 @@ JUMP_CONTEXT = 200  # an excerpt click opens the window this many characters bef
 # The text window is cut into blocks (ending at newlines, so lines stay whole) that the browser does not style,
 # lay out or paint while they are off screen (CSS content-visibility): a cell switch then costs what is visible.
 BLOCK = 1000
+COLOURS = {"cell": "cell", "loss": "loss", "advantage": "advantage over the n-gram"}  # what colours the text
+NGRAM_LOSS = "ngram_loss"  # written beside a recording by python -m viz.ngram
 
 
 def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=None, size=None, top5=None,
-           concept=None, **_other_pages_params):
+           concept=None, colour=None, **_other_pages_params):
     """The page for the URL's view; a bad parameter is explained and replaced by its default."""
     view = chosen_view(run, checkpoint, layer, cell, start, size, DEFAULT_SIZE, SIZES[-1])
     if not isinstance(view, tuple):
@@ -48,6 +53,10 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
     if concept is not None and concept not in concepts.CONCEPTS:
         problems.append(f"There is no concept {concept!r}; nothing is underlined.")
         concept = None
+    if colour is not None and colour not in COLOURS:
+        problems.append(f"colour={colour!r} is not one of {', '.join(COLOURS)}; colouring by the cell.")
+    options, hint = _colour_options(run, rec)
+    colour = colour if any(o["value"] == colour and not o["disabled"] for o in options) else "cell"
     return html.Div(className="browse", children=[
         dcc.Store(id="b-run", data=run),
         dcc.Store(id="b-concept", data=concept),
@@ -57,6 +66,9 @@ def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=No
         dcc.Download(id="b-download"),
         notice(*problems) if problems else None,
         _cell_controls(rec, found, checkpoint, layer, cell, kind),
+        html.Div(className="controls", children=[
+            labeled("colour by", dcc.RadioItems(id="b-colour", options=options, value=colour, inline=True)),
+            html.Span(hint, id="b-colour-hint", className="where")]),
         _window_controls(rec, start, size, top5 == "1"),
         *[html.Div(id=name) for name in ("b-window-msg", "b-values-msg", "b-export-msg")],
         _text_and_summary(),
@@ -80,6 +92,31 @@ def _cell_controls(rec, found, checkpoint, layer, cell, kind):
         # a page link: the click takes this view's query along (assets/cellscope.js), which /intervene reads
         html.A("Intervene on this cell →", href="/intervene", className="nav-link"),
     ])
+
+
+def _colour_options(run, rec):
+    """The "colour by" choices for this recording, advantage only where the n-gram's loss is beside it (else a
+    hint that says how to make it)."""
+    has_ngram = (rec.path / f"{NGRAM_LOSS}.npy").is_file()
+    options = [{"label": label, "value": value, "disabled": value == "advantage" and not has_ngram}
+               for value, label in COLOURS.items()]
+    return options, None if has_ngram else f"advantage: {_ngram_hint(run, rec)}"
+
+
+def _ngram_hint(run, rec):
+    return f"python -m viz.ngram {data.run_dir(run)} --checkpoint {rec.checkpoint} makes it"
+
+
+@callback(Output("b-colour", "options"), Output("b-colour", "value"), Output("b-colour-hint", "children"),
+          Input("b-checkpoint", "value"), State("b-colour", "value"), State("b-run", "data"),
+          prevent_initial_call=True)
+def colour_choices(checkpoint, colour, run):
+    """Another checkpoint may lack the n-gram's loss: then colour by the cell."""
+    try:
+        options, hint = _colour_options(run, data.open_recording(run, checkpoint))
+    except CellscopeError:
+        return no_update, no_update, no_update
+    return options, "cell" if colour == "advantage" and hint else no_update, hint
 
 
 def _window_controls(rec, start, size, top5):
@@ -143,32 +180,78 @@ def _series(rec, layer, cell, kind, start=0, stop=None):
     return rec.series(int(layer), int(cell), kind, start, stop)
 
 
+def _char_losses(rec, start, stop):
+    """(LSTM, n-gram or None) loss of each character of [start, stop) in nats. The recording's position t holds
+    the loss of predicting character t + 1, so character t's is at t - 1 (the text's first character has none:
+    NaN)."""
+    first = max(start - 1, 0)
+    pad = np.full(first - start + 1, np.nan, np.float32)
+    ngram = rec.beside(NGRAM_LOSS, first, stop - 1)
+    return (np.concatenate([pad, rec.loss(first, stop - 1)]),
+            None if ngram is None else np.concatenate([pad, ngram]))
+
+
+def _scale(prefix, lo, hi, left, right, reverse=False):
+    """A legend: the scale's N_LEVELS swatches between its two ends' labels."""
+    levels = range(N_LEVELS - 1, -1, -1) if reverse else range(N_LEVELS)
+    swatch = {"display": "inline-block", "width": "0.7em", "height": "1em", "verticalAlign": "middle"}
+    return html.Span([f" {lo} ", *[html.Span(className=f"{prefix}{k}", style=swatch) for k in levels], f" {hi} ",
+                      html.Span(f"({left} … {right})", className="where")])
+
+
+def _loss_levels(run, rec, colour, start, stop):
+    """(prefix, levels, legend) of the window coloured by loss or advantage, each character by its own loss."""
+    lstm, ngram = _char_losses(rec, start, stop)
+    if colour == "loss":
+        return "l", loss_levels(lstm), html.Span([
+            "LSTM loss of each character, −log p(char | the text before it), nats:",
+            _scale("l", 0, f"≥ {LOSS_RANGE:g}", "predicted well", "surprised")])
+    if ngram is None:
+        raise CellscopeError(f"{rec.checkpoint} has no n-gram loss beside it: {_ngram_hint(run, rec)}")
+    # lstm - ngram on the Δloss scale: purple where the LSTM did better, as Intervene shows a change that helped
+    return "d", delta_levels(lstm - ngram), html.Span([
+        "advantage of each character, n-gram loss − LSTM loss, nats:",
+        _scale("d", f"−{DELTA_RANGE:g}", f"+{DELTA_RANGE:g}", "the n-gram predicted it better", "the LSTM did",
+               reverse=True)])
+
+
 @callback(Output("b-values", "data"), Output("b-label", "children"), Output("b-values-msg", "children"),
           Input("b-checkpoint", "value"), Input("b-layer", "value"), Input("b-cell", "value"),
-          Input("b-kind", "value"), Input("b-start", "value"), Input("b-size", "value"), State("b-run", "data"))
-def send_levels(checkpoint, layer, cell, kind, start, size, run):
-    """The chosen cell's colour level for each character of the window: all a cell switch sends."""
+          Input("b-kind", "value"), Input("b-start", "value"), Input("b-size", "value"), Input("b-colour", "value"),
+          State("b-run", "data"))
+def send_levels(checkpoint, layer, cell, kind, start, size, colour, run):
+    """The colour level for each character of the window (the chosen cell's, or its loss or advantage): all a
+    cell switch sends."""
     try:
         rec = data.open_recording(run, checkpoint)
         start, stop = window_bounds(start, size, rec.n_chars, DEFAULT_SIZE, SIZES[-1])
-        shown = display_values(_series(rec, layer, cell, kind, start, stop), kind)
+        if colour in ("loss", "advantage"):
+            prefix, levels, label = _loss_levels(run, rec, colour, start, stop)
+        else:
+            colour, prefix, label = "cell", "v", f"layer {layer} · cell {cell} · {KIND_LABELS[kind]}"
+            levels = quantize(display_values(_series(rec, layer, cell, kind, start, stop), kind), *value_range(kind))
     except CellscopeError as e:
         return no_update, "", notice(str(e))
     lo, hi = value_range(kind)
-    values = {"key": f"{checkpoint}|{layer}|{cell}|{kind}|{start}|{stop}", "start": start, "n": stop - start,
-              "checkpoint": checkpoint, "layer": layer, "cell": cell, "kind": kind, "label": KIND_LABELS[kind],
-              "lo": lo, "step": (hi - lo) / N_LEVELS, "levels": b64(quantize(shown, lo, hi))}
-    return values, f"layer {layer} · cell {cell} · {KIND_LABELS[kind]}", None
+    values = {"key": f"{checkpoint}|{layer}|{cell}|{kind}|{start}|{stop}" + ("" if colour == "cell" else f"|{colour}"),
+              "start": start, "n": stop - start, "checkpoint": checkpoint, "layer": layer, "cell": cell, "kind": kind,
+              "label": KIND_LABELS[kind], "lo": lo, "step": (hi - lo) / N_LEVELS, "colour": colour, "prefix": prefix,
+              "levels": b64(levels)}
+    return values, label, None
 
 
 @callback(Output("b-exact", "data"), Input("b-exact-req", "data"), State("b-run", "data"),
           prevent_initial_call=True)
 def send_exact(req, run):
-    """Raw values of the shown cell for the hover box, sent only when the user hovers."""
+    """Raw values of the shown cell for the hover box, sent only when the user hovers; when loss colours the text,
+    each character's LSTM loss, followed by its n-gram loss where there is one."""
     try:
         rec = data.open_recording(run, req["checkpoint"])
         start, stop = window_bounds(req["start"], req["n"], rec.n_chars, DEFAULT_SIZE, SIZES[-1])
-        raw = _series(rec, req["layer"], req["cell"], req["kind"], start, stop)
+        if req["colour"] == "cell":
+            raw = _series(rec, req["layer"], req["cell"], req["kind"], start, stop)
+        else:
+            raw = np.concatenate([x for x in _char_losses(rec, start, stop) if x is not None])
     except CellscopeError:
         return no_update
     return {"key": req["key"], "values": b64(raw.astype("<f4"))}
@@ -218,7 +301,8 @@ register_steppers("b")
 clientside_callback(ClientsideFunction("browse", "syncUrl"),
                     Input("b-checkpoint", "value"), Input("b-layer", "value"), Input("b-cell", "value"),
                     Input("b-kind", "value"), Input("b-start", "value"), Input("b-size", "value"),
-                    Input("b-view", "value"), State("b-run", "data"), State("b-concept", "data"))
+                    Input("b-view", "value"), Input("b-colour", "value"), State("b-run", "data"),
+                    State("b-concept", "data"))
 clientside_callback(ClientsideFunction("cellscope", "showHtml"), Input("b-excerpts-data", "data"))
 clientside_callback(ClientsideFunction("browse", "keepExact"), Input("b-exact", "data"))
 follow_checkpoints("b-checkpoint", "b-run")
