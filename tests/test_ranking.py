@@ -5,13 +5,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import real_text
 from model.recording import Recording, RecordingWriter
 from viz.concepts import concept_values
 from viz import ranking
-from viz.ranking import SORTED_VALUES, auroc, average_ranks, pearson, score_cells, spearman
+from viz.ranking import SORTED_VALUES, auroc, average_ranks, pearson, score_cells, score_many, spearman
 
 WAR_AND_PEACE = real_text("war_and_peace.txt")
 START = WAR_AND_PEACE.index('\n\n"', 5000) + 2  # a paragraph that opens a quotation: quotes in step
@@ -135,6 +136,16 @@ def test_chunking_gives_identical_results(recording, quotes):
         assert chunked.equals(whole)
 
 
+def test_scoring_many_targets_at_once_equals_scoring_each(recording, quotes):
+    """The atlas scores every concept in one pass over the cells; each result must be score_cells' own."""
+    depth = concept_values("bracket-depth", recording.text).astype(float)
+    depth[::7] = np.nan  # a continuous target with unused positions
+    targets, metrics = [quotes, ~quotes, depth, depth], [None, None, "spearman", "pearson"]
+    together = score_many(recording, targets, metrics=metrics)
+    for got, target, metric in zip(together, targets, metrics):
+        pd.testing.assert_frame_equal(got, score_cells(recording, target, metric=metric))
+
+
 def test_counting_in_segments_gives_identical_numbers(monkeypatch, quotes):
     rng = np.random.default_rng(5)
     values = tied_float16(rng, (3, len(TEXT)))
@@ -159,10 +170,11 @@ targets = [quotes, concept_values("line-position", rec.text)]
 threaded = [ranking.score_cells(rec, t) for t in targets]
 ranking.PROCESS_WORK, ranking.WORKERS = {"fork": 0, "spawn": 0}, 2
 assert threading.active_count() == 1
-pool, _ = ranking._pool(rec, ("c", "h"), "auroc", quotes, 64)
+pool, _ = ranking._pool(rec, ("c", "h"), [ranking.prepare(rec, quotes)], 64)
 with pool:
     assert pool._mp_context.get_start_method() == "fork"
-print(all(ranking.score_cells(rec, t).equals(want) for t, want in zip(targets, threaded)))
+print(all(ranking.score_cells(rec, t).equals(want) for t, want in zip(targets, threaded))
+      and all(got.equals(want) for got, want in zip(ranking.score_many(rec, targets), threaded)))
 """
 
 
@@ -182,7 +194,7 @@ def test_worker_processes_spawned_from_a_threaded_caller_give_the_same_scores(mo
     monkeypatch.setattr(ranking, "PROCESS_WORK", {"fork": 0, "spawn": 0})  # as for a big recording
     monkeypatch.setattr(ranking, "WORKERS", 2)
     monkeypatch.setattr(ranking.threading, "active_count", lambda: 2)  # a server thread besides this one
-    pool, _ = ranking._pool(recording, ("c", "h"), "auroc", quotes, 64)
+    pool, _ = ranking._pool(recording, ("c", "h"), [ranking.prepare(recording, quotes)], 64)
     with pool:
         assert isinstance(pool, ProcessPoolExecutor) and pool._mp_context.get_start_method() == "spawn"
     in_processes = [score_cells(recording, quotes), score_cells(recording, target)]

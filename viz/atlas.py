@@ -23,19 +23,16 @@ CACHE = "atlas.json"
 
 def compute(rec, kinds=None, progress=None):
     """(scores [cells x concepts] DataFrame indexed by (layer, cell, kind), {concept: metric}, {concept: why
-    left out}); kinds None: the recording's states. progress(done, total) is called after each concept."""
-    kinds = kinds or rec.state_kinds
+    left out}); kinds None: the recording's states. Every concept is scored in one pass over the cells
+    (viz.score_cache.many); progress(done, total) follows it."""
+    kinds = tuple(kinds or rec.state_kinds)
     columns, metrics, left_out = {}, {}, {}
-    for k, concept in enumerate(CONCEPTS):
-        try:
-            ranked = score_cache.scores(rec, concept, kinds=tuple(kinds))
-        except CellscopeError as e:
-            left_out[concept] = str(e)
+    for concept, ranked in score_cache.many(rec, list(CONCEPTS), kinds, progress).items():
+        if isinstance(ranked, CellscopeError):
+            left_out[concept] = str(ranked)
         else:
             columns[concept] = ranked.set_index(["layer", "cell", "kind"])["score"]
             metrics[concept] = ranked["metric"].iloc[0]
-        if progress:
-            progress(k + 1, len(CONCEPTS))
     scores = pd.DataFrame(columns).sort_index()
     return scores, metrics, left_out
 

@@ -77,33 +77,35 @@ def _check_float16(values):
     return np.atleast_2d(values)
 
 
-def _auroc_and_means(values, mask):
-    """Unfolded AUROC, mean inside, mean outside for each row of float16 values [cells, n].
-
-    Per row, one histogram of all positions and one of the smaller side of the mask (the other side is
-    the difference), then the arithmetic over the range of values the cell uses.
-    """
+def _prepare_mask(mask):
+    """(whether inside is the smaller side, the positions of the smaller side): what _auroc needs of a mask."""
     inside_is_smaller = 2 * np.count_nonzero(mask) <= len(mask)
-    smaller = np.flatnonzero(mask if inside_is_smaller else ~mask)
-    buf = np.empty(SEGMENT, np.intp)
-    result = np.empty((3, len(values)))
-    for i, row in enumerate(values):
-        patterns = row.view(np.uint16)
-        total, part = _histogram(patterns, buf), _histogram(patterns[smaller], buf)
-        seen = np.flatnonzero(total)  # a cell uses a fraction of float16's range: the rest is all zeros
-        if len(seen) == 0:  # no finite value at all
-            result[:, i] = np.nan
-            continue
-        used = slice(seen[0], seen[-1] + 1)
-        total, part, values_used = total[used], part[used], SORTED_VALUES[used]
-        inside, out = (part, total - part) if inside_is_smaller else (total - part, part)
-        out_up_to = np.cumsum(out)
-        n_out, n_in = out_up_to[-1], inside.sum()
-        twice_u = _dot(inside, 2 * out_up_to - out)  # each inside value beats the outside ones below, ties half
-        result[0, i] = twice_u / (2.0 * n_in * n_out)
-        result[1, i] = _dot(inside, values_used) / n_in
-        result[2, i] = _dot(out, values_used) / n_out
-    return result
+    return inside_is_smaller, np.flatnonzero(mask if inside_is_smaller else ~mask)
+
+
+def _auroc(patterns, total, prepared, buf):
+    """(unfolded AUROC, mean inside, mean outside) of one cell's float16 bit patterns, given the histogram of
+    all its positions (shared by every concept scored at once): one histogram of the smaller side of the mask
+    (the other side is the difference), then the arithmetic over the range of values the cell uses."""
+    inside_is_smaller, smaller = prepared
+    seen = np.flatnonzero(total)  # a cell uses a fraction of float16's range: the rest is all zeros
+    if len(seen) == 0:  # no finite value at all
+        return np.nan, np.nan, np.nan
+    used = slice(seen[0], seen[-1] + 1)
+    part = _histogram(patterns[smaller], buf)[used]
+    total, values_used = total[used], SORTED_VALUES[used]
+    inside, out = (part, total - part) if inside_is_smaller else (total - part, part)
+    out_up_to = np.cumsum(out)
+    n_out, n_in = out_up_to[-1], inside.sum()
+    twice_u = _dot(inside, 2 * out_up_to - out)  # each inside value beats the outside ones below, ties half
+    return twice_u / (2.0 * n_in * n_out), _dot(inside, values_used) / n_in, _dot(out, values_used) / n_out
+
+
+def _auroc_and_means(values, mask):
+    """Unfolded AUROC, mean inside, mean outside for each row of float16 values [cells, n]."""
+    prepared, buf = _prepare_mask(mask), np.empty(SEGMENT, np.intp)
+    return np.array([_auroc(row.view(np.uint16), _histogram(row.view(np.uint16), buf), prepared, buf)
+                     for row in values]).reshape(len(values), 3).T
 
 
 def auroc(values, labels):
@@ -136,27 +138,28 @@ def _prepare_target(target, metric):
     return np.flatnonzero(~used), y, total
 
 
+def _correlation(patterns, all_counts, prepared, metric, buf):
+    """Pearson or Spearman correlation of one cell's float16 bit patterns with a prepared target, given the
+    histogram of all its positions (shared by every concept scored at once)."""
+    unused, centered, total = prepared
+    counts = all_counts - _histogram(patterns[unused], buf) if len(unused) else all_counts
+    if counts.sum() == 0:  # no finite value at all: correlates 0
+        return 0.0
+    sums = _histogram(patterns, buf, weights=centered)  # centered is 0 at unused positions
+    if metric == "spearman":
+        x = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each distinct value
+    else:
+        x = SORTED_VALUES
+    d = x - _dot(counts, x) / counts.sum()
+    denom = np.sqrt(_dot(counts, d * d) * total)
+    return _dot(sums, d) / denom if denom > 0 else 0.0  # a constant cell correlates 0
+
+
 def _correlations(values, unused, centered, total, metric):
     """Pearson or Spearman correlation of each row of float16 values with a prepared target."""
-    r = np.zeros(len(values))
     buf = np.empty(SEGMENT, np.intp)
-    for i, row in enumerate(values):
-        patterns = row.view(np.uint16)
-        counts = _histogram(patterns, buf)
-        if len(unused):
-            counts -= _histogram(patterns[unused], buf)
-        if counts.sum() == 0:  # no finite value at all: correlates 0
-            continue
-        sums = _histogram(patterns, buf, weights=centered)  # centered is 0 at unused positions
-        if metric == "spearman":
-            x = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each distinct value
-        else:
-            x = SORTED_VALUES
-        d = x - _dot(counts, x) / counts.sum()
-        denom = np.sqrt(_dot(counts, d * d) * total)
-        if denom > 0:  # a constant cell correlates 0
-            r[i] = _dot(sums, d) / denom  # sum over positions of (x - mean x) * (y - mean y), normalized
-    return r
+    return np.array([_correlation(row.view(np.uint16), _histogram(row.view(np.uint16), buf),
+                                  (unused, centered, total), metric, buf) for row in values])
 
 
 def pearson(values, target):
@@ -181,43 +184,51 @@ def _binary_mask(mask, n):
     return mask
 
 
-def _score_chunk(recording, metric, target, chunk, job):
-    """Scores of one chunk of cells (kind, layer, first cell) as rows of score_cells' DataFrame."""
+def _score_chunk(recording, targets, chunk, job):
+    """Scores of one chunk of cells (kind, layer, first cell) against each prepared (metric, target), as
+    rows of score_cells' DataFrame, one frame per target. Each cell is read and histogrammed once for all."""
     kind, layer, start = job
     rows = recording.rows(kind, layer, start, min(start + chunk, recording.cells))
-    if metric == "auroc":
-        auc, mean_in, mean_out = _auroc_and_means(rows, target)
-        score, sign = np.maximum(auc, 1 - auc), np.where(auc >= 0.5, 1, -1)
-    else:
-        r = _correlations(rows, *target, metric)
-        score, sign = np.abs(r), np.where(r >= 0, 1, -1)
-        mean_in = mean_out = np.full(len(r), np.nan)
-    return pd.DataFrame({"layer": layer, "cell": np.arange(start, start + len(rows)), "kind": kind,
-                         "score": score, "sign": sign, "metric": metric, "mean_in": mean_in, "mean_out": mean_out})
+    buf = np.empty(SEGMENT, np.intp)
+    raw = np.empty((len(targets), 3, len(rows)))
+    for i, row in enumerate(rows):
+        patterns = row.view(np.uint16)
+        total = _histogram(patterns, buf)
+        for k, (metric, target) in enumerate(targets):
+            raw[k, :, i] = (_auroc(patterns, total, target, buf) if metric == "auroc" else
+                            (_correlation(patterns, total, target, metric, buf), np.nan, np.nan))
+    frames = []
+    for (metric, _), (value, mean_in, mean_out) in zip(targets, raw):
+        score = np.maximum(value, 1 - value) if metric == "auroc" else np.abs(value)
+        sign = np.where(value >= (0.5 if metric == "auroc" else 0), 1, -1)
+        frames.append(pd.DataFrame({"layer": layer, "cell": np.arange(start, start + len(rows)), "kind": kind,
+                                    "score": score, "sign": sign, "metric": metric, "mean_in": mean_in,
+                                    "mean_out": mean_out}))
+    return frames
 
 
 _worker = {}
 
 
-def _start_worker(path, metric, target, chunk):
-    _worker["score"] = partial(_score_chunk, Recording.open(path), metric, target, chunk)
+def _start_worker(path, targets, chunk):
+    _worker["score"] = partial(_score_chunk, Recording.open(path), targets, chunk)
 
 
 def _score_in_worker(job):
     return _worker["score"](job)
 
 
-def _pool(recording, kinds, metric, target, chunk):
+def _pool(recording, kinds, targets, chunk):
     """Threads for small recordings; worker processes for big ones. np.bincount counts with the GIL
     released but finds its input's range with it held: two threads score ~1.2x as fast as one, two
     processes ~1.7x (bench/rank_speed.py). Workers are forked (0.03 s) from a single-threaded process
     such as the CLI; a threaded one (the dashboard's server) could deadlock forked, so it spawns them (~1 s)."""
-    work = len(kinds) * recording.layers * recording.cells * recording.n_chars
+    work = len(kinds) * recording.layers * recording.cells * recording.n_chars * len(targets)
     start = "fork" if threading.active_count() == 1 else "spawn"
     if WORKERS == 1 or work < PROCESS_WORK[start]:
-        return ThreadPoolExecutor(WORKERS), partial(_score_chunk, recording, metric, target, chunk)
+        return ThreadPoolExecutor(WORKERS), partial(_score_chunk, recording, targets, chunk)
     pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(start), initializer=_start_worker,
-                               initargs=(recording.path, metric, target, chunk))
+                               initargs=(recording.path, targets, chunk))
     return pool, _score_in_worker
 
 
@@ -229,28 +240,45 @@ def score_cells(recording, target, kinds=("c", "h"), metric=None, chunk=64):
     layer, cell, kind, score (folded AUROC or |r|), sign (+1 high inside / with the target, -1 the opposite),
     metric, mean_in, mean_out (mean activation inside / outside a binary concept; NaN for continuous).
     """
+    return score_many(recording, [target], kinds, [metric], chunk)[0]
+
+
+def prepare(recording, target, metric=None):
+    """(metric, target as the scorers take it), or ScoreError for a target that cannot be scored (constant on
+    the text, of the wrong length, or an unknown metric)."""
     target = np.asarray(target)
     if len(target) != recording.n_chars:
         raise ScoreError(f"the target has {len(target)} positions, the recording {recording.n_chars}")
     if target.dtype == bool:
         if metric not in (None, "auroc"):
             raise ScoreError(f"a binary concept is scored by auroc, not {metric}")
-        metric, target = "auroc", _binary_mask(target, recording.n_chars)
-    else:
-        metric = metric or "spearman"
-        if metric not in ("pearson", "spearman"):
-            raise ScoreError(f"a continuous concept is scored by pearson or spearman, not {metric}")
-        target = _prepare_target(target, metric)
+        return "auroc", _prepare_mask(_binary_mask(target, recording.n_chars))
+    metric = metric or "spearman"
+    if metric not in ("pearson", "spearman"):
+        raise ScoreError(f"a continuous concept is scored by pearson or spearman, not {metric}")
+    return metric, _prepare_target(target, metric)
 
+
+def score_many(recording, targets, kinds=("c", "h"), metrics=None, chunk=64, progress=None):
+    """score_cells for several targets at once (the atlas: every concept), a list of DataFrames: each cell is
+    read once and the histogram of all its positions made once for all of them, which on a 100k-character
+    recording is about half the work of scoring each concept alone. progress(done, total): chunks of cells."""
+    prepared = [prepare(recording, t, m) for t, m in zip(targets, metrics or [None] * len(targets))]
     for kind in kinds:
         recording.rows(kind, 0, 0, 0)  # an unrecorded kind fails here, before any work
     chunk = max(1, min(chunk, READ_ELEMENTS // recording.n_chars))
     jobs = [(kind, layer, start) for kind in kinds for layer in range(recording.layers)
             for start in range(0, recording.cells, chunk)]
-    pool, score_chunk = _pool(recording, kinds, metric, target, chunk)
+    pool, score_chunk = _pool(recording, kinds, prepared, chunk)
+    parts = []
     with pool:
-        frame = pd.concat(pool.map(score_chunk, jobs), ignore_index=True)
-    return frame.sort_values("score", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+        for part in pool.map(score_chunk, jobs):
+            parts.append(part)
+            if progress:
+                progress(len(parts), len(jobs))
+    return [pd.concat([part[k] for part in parts], ignore_index=True)
+            .sort_values("score", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+            for k in range(len(prepared))]
 
 
 def describe(concept_id=None, regex=None, span=None):
@@ -279,6 +307,27 @@ def rank_recording(rec, concept_id=None, regex=None, span=None, kinds=("c", "h")
         scores = score_cells(rec, target, kinds=kinds, metric=metric)
     except CellscopeError as e:
         raise ScoreError(f"{describe(concept_id, regex, span)} on {rec.checkpoint}: {e}") from None
+    return _labelled(rec, scores)
+
+
+def _labelled(rec, scores):
     scores.insert(0, "checkpoint", rec.checkpoint)
     scores.insert(1, "iteration", rec.iteration)
     return scores
+
+
+def rank_many(rec, concept_ids, kinds=("c", "h"), progress=None):
+    """{concept: rank_recording(rec, concept, kinds=kinds), or the CellscopeError saying why it cannot be}, the
+    scorable ones scored in one pass (score_many)."""
+    results, targets = {}, {}
+    for concept_id in concept_ids:
+        try:
+            targets[concept_id] = concept_target(rec.text, concept_id)
+            prepare(rec, targets[concept_id])
+        except CellscopeError as e:
+            results[concept_id] = ScoreError(f"{describe(concept_id)} on {rec.checkpoint}: {e}")
+            del targets[concept_id]
+    if targets:
+        for concept_id, scores in zip(targets, score_many(rec, list(targets.values()), kinds, progress=progress)):
+            results[concept_id] = _labelled(rec, scores)
+    return {concept_id: results[concept_id] for concept_id in concept_ids}

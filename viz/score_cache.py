@@ -13,7 +13,7 @@ import json
 import pandas as pd
 
 from model import rundir
-from viz.ranking import rank_recording
+from viz.ranking import rank_many, rank_recording
 
 FOLDER = "scores"
 
@@ -36,18 +36,33 @@ def scores(rec, concept_id=None, regex=None, span=None, kinds=("c", "h")):
     """rank_recording(rec, ...) from the disk cache, computing and storing it when missing (kept in memory too:
     the recording is part of the key, and the app opens a new one when a checkpoint is re-recorded)."""
     target = dict(concept_id=concept_id, regex=regex, span=span, kinds=kinds)
+    cached = _read(*entry(rec, **target))
+    if cached is None:
+        cached = rank_recording(rec, **target)
+        _store(rec, cached, **target)
+    return cached
+
+
+def many(rec, concept_ids, kinds=("c", "h"), progress=None):
+    """{concept: its scores, or the CellscopeError saying why it has none} for many concepts (the atlas): the
+    cached ones read, the rest scored in one pass over the cells (viz.ranking.rank_many) and stored."""
+    found = {c: _read(*entry(rec, concept_id=c, kinds=kinds)) for c in concept_ids}
+    missing = [c for c, table in found.items() if table is None]
+    for concept_id, table in rank_many(rec, missing, kinds, progress).items():
+        if not isinstance(table, Exception):
+            _store(rec, table, concept_id=concept_id, kinds=kinds)
+        found[concept_id] = table
+    return found
+
+
+def _store(rec, table, **target):
     path, key = entry(rec, **target)
-    cached = _read(path, key)
-    if cached is not None:
-        return cached
-    table = rank_recording(rec, **target)
     try:
         path.parent.mkdir(exist_ok=True)
         rundir.write_json(path, {"key": key, "dtypes": {c: str(t) for c, t in table.dtypes.items()},
                                  "rows": table.astype(object).where(table.notna(), None).values.tolist()})
     except OSError:
-        pass
-    return table
+        pass  # a read-only recording: scored again next time
 
 
 def _read(path, key):
