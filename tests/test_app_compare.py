@@ -5,6 +5,7 @@ cross-run match.
 Served: the real tiny run (three checkpoints recorded over the same text) and "shuffled", a copy of its
 newest recording with the cells permuted across layers, whose cells the match panel must find again.
 """
+import json
 import os
 import shutil
 
@@ -267,3 +268,18 @@ def test_an_unreadable_checkpoint_is_one_notice_and_one_missing_row(duo, runs):
     assert "python -m model.record" in notices[0]
     assert row_classes(duo) == [rows for k, rows in enumerate(expected_classes(runs["tiny"], 0, 0, "c", 0, 500))
                                 if k != 1]
+
+
+def test_the_closest_ngram_chart_follows_each_checkpoints_ngram_json(duo, runs):
+    visit(duo, "?run=broken&size=500")
+    duo.wait_for_contains_text("#cmp-ngram", "--all-checkpoints")  # not fitted yet: the command that fits it
+    for name, order in (("iter-000050", 2), ("iter-000150", 5)):  # as viz.ngram --all-checkpoints writes them
+        kl = [1.0 - 0.1 * k for k in range(6)]
+        kl[order - 1] = 0.05
+        (runs["broken"] / "recordings" / name / "ngram.json").write_text(
+            json.dumps({"closest_order": order, "kl_top5": kl}), encoding="utf-8")
+    visit(duo, "?run=broken&size=500")
+    script = ("const g = document.querySelector('#cmp-ngram-graph .js-plotly-plot');"
+              "return g && g.data && [g.data[0].x, g.data[0].y]")
+    WebDriverWait(duo.driver, 20).until(lambda d: d.execute_script(script))
+    assert duo.driver.execute_script(script) == [[50, 150], [2, 5]]

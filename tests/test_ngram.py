@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import real_text
+from model import rundir
 from model.corpus import Vocab
 from model.recording import Recording
 from viz.ngram import NgramError, agreement, delimiter_pairs, fit, long_range, long_range_figure, main
@@ -181,6 +182,18 @@ def test_cli_writes_the_best_orders_loss_beside_the_recording(run_copy, capsys):
     assert summary["val_loss"][summary["best_order"] - 1] == min(summary["val_loss"])
     assert "LSTM iter-000100" in out and "<- best" in out and len(out.splitlines()) == 4 + 8 + 2
     assert not (run_copy / "recordings" / "iter-000150" / "ngram_loss.npy").exists()
+
+
+def test_all_checkpoints_says_which_order_each_checkpoint_is_closest_to(run_copy, capsys):
+    main([str(run_copy), "--order", "6", "--all-checkpoints"])
+    out = capsys.readouterr().out
+    for name in rundir.recordings(run_copy):
+        summary = json.loads((run_copy / "recordings" / name / "ngram.json").read_text(encoding="utf-8"))
+        assert len(summary["kl_top5"]) == 6 and min(summary["kl_top5"]) >= 0
+        assert summary["kl_top5"][summary["closest_order"] - 1] == min(summary["kl_top5"])
+        assert (run_copy / "recordings" / name / "ngram_loss.npy").exists()
+        assert f"{name:>12} {summary['closest_order']:>13} " in out  # its row of the emergence table
+    assert "closest order" in out
 
 
 @pytest.mark.parametrize("case", ["no run", "no recording", "order 0", "corpus changed"])

@@ -87,6 +87,22 @@ def score_vs_iteration(points, concept, cell_label, metric):
     return fig
 
 
+def closest_ngram_order(points):
+    """Which n-gram order each checkpoint's predictions are closest to ("at iteration 100 the model is a bigram
+    model; at 1000, a 5-gram"), with the KL divergence to that order on hover.
+
+    points: [{iteration, order, kl}, ...] oldest first, from the ngram.json beside each recording (viz.ngram)."""
+    fig = go.Figure()
+    fig.add_scatter(x=[p["iteration"] for p in points], y=[p["order"] for p in points], mode="lines+markers",
+                    customdata=[p["kl"] for p in points], line={"color": "#2c3f9b", "shape": "hv"},
+                    hovertemplate="iter %{x}: closest to the %{y}-gram (KL ≥ %{customdata:.3f} nats)<extra></extra>")
+    fig.update_layout(height=220, margin={"l": 50, "r": 10, "t": 10, "b": 40}, plot_bgcolor="#fff",
+                      xaxis={"title": {"text": "iteration"}, "gridcolor": "#eee"},
+                      yaxis={"title": {"text": "closest n-gram order"}, "gridcolor": "#eee", "dtick": 1,
+                             "rangemode": "tozero"})
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Find view (viz/app/find.py; written by the find-view helper): which cells track which concept.
 

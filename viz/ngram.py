@@ -2,10 +2,12 @@
 (Karpathy, Johnson & Fei-Fei 2015, section 4.3). How much of what the LSTM predicts could a 20-gram have
 predicted, and where does the LSTM win? (Far from the opening bracket or quote it has to close.)
 
-    python -m viz.ngram runs/NAME [--order 20] [--checkpoint iter-000500] [--corpus FILE]
+    python -m viz.ngram runs/NAME [--order 20] [--checkpoint iter-000500 | --all-checkpoints] [--corpus FILE]
 
 fits on the run's training split, prints the validation loss of every order beside the LSTM's, and stores the
-best order's per-character loss over a recording as recordings/iter-NNNNNN/ngram_loss.npy (ngram.json beside).
+best order's per-character loss over a recording as recordings/iter-NNNNNN/ngram_loss.npy (ngram.json beside,
+with how close each order comes to the model there; with --all-checkpoints, for every checkpoint: Compare's
+"which n-gram is the model closest to" chart).
 
 Smoothing: interpolated Kneser-Ney with one discount per order, D = n1 / (n1 + 2 n2) (Chen & Goodman 1998),
 interpolated down to the uniform distribution over the run's vocabulary, so every character has a nonzero
@@ -340,32 +342,44 @@ def recording_ids(rec, vocab, val):
     return vocab.encode(text, unknown=rec.meta.get("unknown"))
 
 
-def compare_run(run_dir, order=20, checkpoint=None, corpus=None):
-    """Fit on the run's training split; write the best order's loss over the recording beside it. Returns
-    (summary dict, the table per order as a DataFrame)."""
+def compare_run(run_dir, order=20, checkpoint=None, corpus=None, all_checkpoints=False):
+    """Fit on the run's training split; beside the recording (the named one, the newest, or every one) write the
+    best order's loss over it and how close each order comes to the model there. Returns a (summary dict, table
+    per order as a DataFrame) per recording, oldest first."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise rundir.RunError(f"run directory {run_dir} does not exist")
     if order < 1:
         raise NgramError(f"--order must be at least 1, got {order}")
     vocab = Vocab(rundir.read_run(run_dir)["vocab"])
-    rec = Recording.open(rundir.recording_path(run_dir, checkpoint))
+    paths = (list(rundir.recordings(run_dir).values()) if all_checkpoints else
+             [rundir.recording_path(run_dir, checkpoint)])
+    if not paths:
+        raise NgramError(f"{run_dir} has no recordings yet; record them with python -m model.record {run_dir}")
     train, val = run_split(run_dir, corpus)
     start = time.time()
     model = fit(vocab.encode(train), len(vocab), order)
     fit_s = time.time() - start
-    table = pd.DataFrame({"order": np.arange(1, order + 1), "val": np.nanmean(model.losses(vocab.encode(val)), 1)})
+    val_table = pd.DataFrame({"order": np.arange(1, order + 1), "val": np.nanmean(model.losses(vocab.encode(val)), 1)})
+    return [_compare_recording(run_dir, Recording.open(path), model, vocab, val, val_table, fit_s, len(train))
+            for path in paths]
+
+
+def _compare_recording(run_dir, rec, model, vocab, val, val_table, fit_s, train_chars):
     ids = recording_ids(rec, vocab, val)
     guesses, top5_p = rec.top5()
     top5_ids = vocab.encode("".join(map("".join, guesses))).reshape(top5_p.shape)
-    table = table.merge(agreement(model, ids, rec.loss(), top5_ids, top5_p), on="order")
+    table = val_table.merge(agreement(model, ids, rec.loss(), top5_ids, top5_p), on="order")
     best = int(table.loc[table["val"].idxmin(), "order"])
     lstm_val = rundir.val_loss(run_dir, rec.iteration, rec.meta)
-    summary = dict(order=order, best_order=best, smoothing=SMOOTHING, train_chars=len(train), val_chars=len(val),
-                   fit_seconds=round(fit_s, 2), val_loss=[round(float(x), 6) for x in table["val"]],
+    summary = dict(order=len(table), best_order=best, smoothing=SMOOTHING, train_chars=train_chars,
+                   val_chars=len(val), fit_seconds=round(fit_s, 2), val_loss=[round(float(x), 6) for x in table["val"]],
                    recording=rec.path.name, recording_chars=rec.n_chars, text_sha256=rec.meta.get("text_sha256"),
                    recording_loss=[round(float(x), 6) for x in table["ngram"]],
-                   lstm=dict(checkpoint=rec.checkpoint, val_loss=lstm_val, recording_loss=float(table["lstm"][0])))
+                   kl_top5=[round(float(x), 6) for x in table["kl_top5"]],
+                   closest_order=int(table.loc[table["kl_top5"].idxmin(), "order"]),
+                   lstm=dict(checkpoint=rec.checkpoint, iteration=rec.iteration, val_loss=lstm_val,
+                             recording_loss=float(table["lstm"][0])))
     buf = io.BytesIO()
     np.save(buf, model.loss(ids, best)[:rec.n_chars])
     with rundir.writer_lock(run_dir, "record"):
@@ -374,6 +388,16 @@ def compare_run(run_dir, order=20, checkpoint=None, corpus=None):
         rundir.atomic_write(rec.path / "ngram_loss.npy", buf.getvalue())
         rundir.write_json(rec.path / "ngram.json", summary)
     return summary, table
+
+
+def format_emergence(results):
+    """Which order each checkpoint's predictions are closest to (the smallest KL >= from its top 5)."""
+    lines = ["", f"{'checkpoint':>12} {'closest order':>13} {'KL >=':>7} {'LSTM rec nats':>13}"]
+    for summary, table in results:
+        k = summary["closest_order"]
+        lines.append(f"{summary['recording']:>12} {k:>13} {summary['kl_top5'][k - 1]:>7.3f} "
+                     f"{summary['lstm']['recording_loss']:>13.4f}")
+    return "\n".join(lines)
 
 
 def format_report(summary, table):
@@ -401,11 +425,17 @@ def main(argv=None):
     p = ArgumentParser(prog="python -m viz.ngram", description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="run directory, e.g. runs/wp")
     p.add_argument("--order", type=int, default=20, help="highest order (default 20, as in the paper)")
-    p.add_argument("--checkpoint", help="the recording to compare with, e.g. iter-000500 (default: newest)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--checkpoint", help="the recording to compare with, e.g. iter-000500 (default: newest)")
+    which.add_argument("--all-checkpoints", action="store_true",
+                       help="every recording, and which order each checkpoint is closest to (for Compare)")
     p.add_argument("--corpus", help="a copy of the run's corpus, if it is no longer where run.json says")
     args = p.parse_args(argv)
     with reported():
-        print(format_report(*compare_run(args.run, args.order, args.checkpoint, args.corpus)))
+        results = compare_run(args.run, args.order, args.checkpoint, args.corpus, args.all_checkpoints)
+        print(format_report(*results[-1]))
+        if args.all_checkpoints:
+            print(format_emergence(results))
 
 
 if __name__ == "__main__":

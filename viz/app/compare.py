@@ -10,6 +10,7 @@ Around the rows: the top-5 guesses at a chosen position at each checkpoint, the 
 iteration, the loss curve, the samples written at each checkpoint and, with two runs served, the cell of the
 other run that moves most like this one (viz.matching).
 """
+import json
 from html import escape
 from urllib.parse import urlencode
 
@@ -26,7 +27,7 @@ from viz.app.common import (b64, cell_and_window, choose_recording, int_param, j
 from viz.app.live import follow_checkpoints
 from viz.app.textview import concept_marks, hover_data
 from viz.colors import KIND_LABELS, N_LEVELS, display_values, prob_shade, quantize, value_range
-from viz.figures import loss_curve, score_vs_iteration
+from viz.figures import closest_ngram_order, loss_curve, score_vs_iteration
 from viz.matching import match_cells, matching_kind
 from viz import score_cache
 from viz.text_html import GLYPHS, render_text
@@ -129,6 +130,8 @@ def layout(run=None, layer=None, cell=None, kind=None, start=None, size=None, co
             _concept_panel(concept),
             html.Div([html.H3("Loss", className="section"),
                       dcc.Graph(id="cmp-loss", config={"displayModeBar": False})]),
+            html.Div([html.H3("Which n-gram is the model closest to?", className="section"),
+                      html.Div(id="cmp-ngram")]),
             html.Div([html.H3("Match this cell in another run", className="section"), _match_panel(run)]),
         ]),
         html.H3("Samples written at each checkpoint", className="section"),
@@ -386,6 +389,33 @@ def score_chart(_painted, scored, concept, _progress, checkpoints, layer, cell, 
 @callback(Output("cmp-loss", "figure"), Input("cmp-checkpoints", "value"), State("cmp-run", "data"))
 def loss_chart(checkpoints, run):
     return loss_curve(data.read_log(run), [iteration_of(c) for c in shown_checkpoints(run, checkpoints)])
+
+
+def ngram_points(run, checkpoints):
+    """[{iteration, order, kl}] of the shown checkpoints whose recording has viz.ngram's ngram.json beside it."""
+    points = []
+    for checkpoint in shown_checkpoints(run, checkpoints):
+        rec = data.open_recording(run, checkpoint)
+        try:
+            summary = json.loads((rec.path / "ngram.json").read_text(encoding="utf-8"))
+            order = summary["closest_order"]
+            points.append({"iteration": rec.iteration, "order": order, "kl": summary["kl_top5"][order - 1]})
+        except (OSError, ValueError, KeyError, IndexError):
+            continue
+    return points
+
+
+@callback(Output("cmp-ngram", "children"), Input("cmp-checkpoints", "value"), State("cmp-run", "data"))
+def ngram_chart(checkpoints, run):
+    """Per checkpoint, the n-gram order whose predictions are closest to the model's (smallest KL divergence,
+    from the model's top-5 guesses), once python -m viz.ngram ... --all-checkpoints has fitted them."""
+    points = ngram_points(run, checkpoints)
+    if not points:
+        return html.P(["Fit the n-gram baseline for every checkpoint to see it: ",
+                       html.Code(f"python -m viz.ngram {data.run_dir(run)} --all-checkpoints")], className="where")
+    return [dcc.Graph(id="cmp-ngram-graph", figure=closest_ngram_order(points), config={"displayModeBar": False}),
+            html.P("KL(model ‖ n-gram) over the recording, from the model's top 5 guesses and the rest lumped "
+                   "together: a lower bound of the full divergence.", className="where")]
 
 
 @callback(Output("cmp-samples", "children"), Input("cmp-checkpoints", "value"), State("cmp-run", "data"))
