@@ -5,6 +5,8 @@ default) or an exported standalone page.
     python docs/screenshot.py runs/wp2 --page /compare --wait "#cmp-rows .cmp-row, #cmp-score .scatterlayer .trace" \
         --query "layer=1&cell=70" --size 1400,3700 -o docs/compare-wp.png
     python docs/screenshot.py --html quote-cell.html -o docs/quote-cell.png
+    python docs/screenshot.py runs/wp --page /compare --wait "#cmp-ngram-graph .scatterlayer .trace" \
+        --element "#cmp-ngram" -o docs/closest-ngram-wp.png
 
 Without RUN_DIR (and without --html) it shows the demo run (built on first use, like `python app.py`).
 """
@@ -35,9 +37,10 @@ def main():
     parser.add_argument("--wait", help="CSS selector that appears once a non-Browse page has drawn")
     parser.add_argument("--html", type=Path, help="screenshot this exported HTML file instead of the app")
     parser.add_argument("--size", default="1400,900", help="window width,height")
+    parser.add_argument("--element", help="CSS selector of the one element to take (default: the window)")
     args = parser.parse_args()
     if args.html:
-        return shoot(f"file://{args.html.resolve()}", "body", -1, args.size, args.output)
+        return shoot(f"file://{args.html.resolve()}", "body", -1, args.size, args.output, args.element)
     if args.run is None:
         from demo.build import ensure_demo_run
         args.run = ensure_demo_run()
@@ -47,7 +50,8 @@ def main():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}{args.page}?run={args.run.name}&{args.query}"
-        shoot(url, args.wait or BROWSE_DRAWN, args.hover if args.page == "/" else -1, args.size, args.output)
+        shoot(url, args.wait or BROWSE_DRAWN, args.hover if args.page == "/" else -1, args.size, args.output,
+              args.element)
     finally:
         server.shutdown()
 
@@ -55,8 +59,9 @@ def main():
 BROWSE_DRAWN = "#b-text[data-painted], #b-hist .bars, #b-excerpts .ex"
 
 
-def shoot(url, selector, hover, size, output):
-    """Open url, wait until every comma-separated part of selector matches, optionally hover, save a PNG."""
+def shoot(url, selector, hover, size, output, element=None):
+    """Open url, wait until every comma-separated part of selector matches, optionally hover, save a PNG (of
+    the window, or of one element)."""
     options = webdriver.ChromeOptions()
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", f"--window-size={size}", "--hide-scrollbars"):
@@ -76,7 +81,10 @@ def shoot(url, selector, hover, size, output):
             ActionChains(driver).move_to_element(span).perform()
             time.sleep(0.5)  # the exact value arrives with one small request
         output.parent.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(output))
+        if element:
+            driver.find_element(By.CSS_SELECTOR, element).screenshot(str(output))
+        else:
+            driver.save_screenshot(str(output))
     finally:
         driver.quit()
     print(f"wrote {output}")
