@@ -209,7 +209,7 @@ def test_guesses_scores_loss_and_samples(duo, runs):
         return duo.driver.execute_script(script)
 
     best, mine = traces("cmp-score")  # scored by a background job, which left its scores beside each recording
-    assert all(score_cache.is_cached(rec, concept_id="quotes", kinds=("c",)) for rec in recs)
+    assert all(score_cache.is_cached(rec, concept_id="quotes", kinds=("c", "h")) for rec in recs)  # as Find's
     want = [score_cells(rec, concept_values("quotes", rec.text), kinds=("c",)) for rec in recs]
     np.testing.assert_allclose(best, [w["score"].iloc[0] for w in want])
     np.testing.assert_allclose(mine, [w.query("layer == 1 and cell == 3")["score"].iloc[0] for w in want])

@@ -6,12 +6,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import real_text
-from model.recording import RecordingWriter
+from model import rundir
+from model.recording import Recording, RecordingWriter
+from viz import score_cache
 from viz.concepts import CONCEPTS, concept_values
 from viz.rank import main, rank_run
+from viz.ranking import rank_recording
 
 ROOT = Path(__file__).resolve().parents[1]
 WAR_AND_PEACE = real_text("war_and_peace.txt")
@@ -93,6 +97,11 @@ def test_all_checkpoints_is_the_emergence_table(run_dir):
 
     rows = json.loads(rank(run_dir, "--concept", "quotes", "--all-checkpoints", "--top", "2", "--json").stdout)
     assert [row["iteration"] for row in rows] == [100, 100, 200, 200, 300, 300]
+    for path in rundir.recordings(run_dir).values():  # the scores the pages read, filled by the command line
+        rec = Recording.open(path)
+        assert score_cache.is_cached(rec, concept_id="quotes", kinds=("c", "h"))
+        pd.testing.assert_frame_equal(score_cache.scores(rec, concept_id="quotes"),
+                                      rank_recording(rec, concept_id="quotes"))
 
 
 def test_list_concepts():

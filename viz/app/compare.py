@@ -335,6 +335,18 @@ def guesses_table(checkpoints, pos, start, run):
     ])
 
 
+def shared_kinds(rec, kind):
+    """The kinds to score for one: the recording's states together (c and h, as Find and viz.rank score them, so
+    all three share one cache entry), a gate on its own."""
+    return tuple(rec.state_kinds) if kind in rec.state_kinds else (kind,)
+
+
+def concept_scores(rec, concept, kind):
+    """Every cell of one kind scored against a concept, best first, through the shared disk cache."""
+    table = score_cache.scores(rec, concept_id=concept, kinds=shared_kinds(rec, kind))
+    return table[table["kind"] == kind].reset_index(drop=True)
+
+
 @callback(Output("cmp-scored", "data"), Input("cmp-concept", "value"), Input("cmp-checkpoints", "value"),
           Input("cmp-kind", "value"), State("cmp-run", "data"), **job_arguments("cmp-score"))
 def score_checkpoints(set_progress, concept, checkpoints, kind, run):
@@ -344,7 +356,7 @@ def score_checkpoints(set_progress, concept, checkpoints, kind, run):
     for done, checkpoint in enumerate(shown):
         set_progress((str(done), str(len(shown))))
         try:
-            score_cache.scores(data.open_recording(run, checkpoint), concept_id=concept, kinds=(kind,))
+            concept_scores(data.open_recording(run, checkpoint), concept, kind)
         except CellscopeError:
             pass  # the chart says why
     return {"concept": concept, "kind": kind, "checkpoints": shown}
@@ -366,10 +378,11 @@ def score_chart(_painted, scored, concept, _progress, checkpoints, layer, cell, 
     for checkpoint in checkpoints:
         try:
             rec = data.open_recording(run, checkpoint)
-            if checkpoint not in finished and not score_cache.is_cached(rec, concept_id=concept, kinds=(kind,)):
+            if checkpoint not in finished and not score_cache.is_cached(rec, concept_id=concept,
+                                                                        kinds=shared_kinds(rec, kind)):
                 waiting += 1
                 continue
-            scores = score_cache.scores(rec, concept_id=concept, kinds=(kind,))
+            scores = concept_scores(rec, concept, kind)
         except CellscopeError as e:
             problems.append(f"{checkpoint}: {e}")
             continue
