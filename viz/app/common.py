@@ -39,7 +39,8 @@ def job_arguments(prefix):
     """Keyword arguments for a Dash background callback (run by the app's disk-cache manager, so it survives
     several server workers): its progress goes to job_controls(prefix), whose button cancels it. The callback
     takes set_progress first and calls it with (done, total) as strings."""
-    return dict(background=True, progress=[Output(f"{prefix}-progress", "value"), Output(f"{prefix}-progress", "max")],
+    return dict(background=True, interval=250,  # the page asks how the job is doing 4 times a second
+                progress=[Output(f"{prefix}-progress", "value"), Output(f"{prefix}-progress", "max")],
                 cancel=[Input(f"{prefix}-cancel", "n_clicks")],
                 running=[(Output(f"{prefix}-job", "style"), {"display": "flex"}, {"display": "none"})])
 

@@ -200,6 +200,7 @@ def layout(run=None, checkpoint=None, concept=None, regex=None, span=None, **_ot
         notice(*problems) if problems else None,
         *_target_controls(found, checkpoint, mode, concept, regex, start, stop),
         html.Div(id="f-msg"),
+        job_controls("f-rank"),
         html.P(id="f-summary", className="where"),
         html.P("Click a row to open its cell in Browse; click “show” to list its strongest positions here. "
                "Sign +1: the cell is high inside the concept (rises with it); −1: low inside (falls with it). "
@@ -289,9 +290,10 @@ def _target(mode, concept, regex, start, stop):
           Output("f-msg", "children"),
           Input("f-checkpoint", "value"), Input("f-mode", "value"), Input("f-concept", "value"),
           Input("f-regex", "value"), Input("f-span-start", "value"), Input("f-span-stop", "value"),
-          State("f-run", "data"))
-def rank_cells(checkpoint, mode, concept, regex, start, stop, run):
-    """Every cell ranked against the target; a target that cannot be scored is explained above the table."""
+          State("f-run", "data"), **job_arguments("f-rank"))
+def rank_cells(set_progress, checkpoint, mode, concept, regex, start, stop, run):
+    """Every cell ranked against the target, in the background (a big recording takes seconds; read from the
+    disk cache once ranked); a target that cannot be scored is explained above the table."""
     try:
         rec = data.open_recording(run, checkpoint)
         target = _target(mode, concept, regex, start, stop)
