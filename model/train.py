@@ -157,6 +157,8 @@ def hparams(corpus, run, text, vocab, resume, overrides):
     """The run's hyperparameters (the resumed run's, or the defaults with the flags given), checked against
     the number of processes before any process joins the others or writes."""
     hp = resumed_run(corpus, run, text, vocab, overrides) if resume else dataclasses.replace(DEFAULTS, **overrides)
+    if not resume:
+        check_new_run(corpus, run, text, hp)
     world = distributed.env_ranks()[1]
     if hp.batch_size % world:
         raise TrainError(f"--batch-size {hp.batch_size} does not split over {world} processes; "
@@ -164,14 +166,20 @@ def hparams(corpus, run, text, vocab, resume, overrides):
     return hp
 
 
-def new_run(corpus, run, text, vocab, hp):
-    """Check the text suits a new run's hyperparameters, then write run.json."""
+def check_new_run(corpus, run, text, hp):
+    """A new run needs a free --run and a text long enough for its split and batches (refused before any lock,
+    so another run's files, progress.json included, are never touched)."""
     if (run / "run.json").exists() or rundir.checkpoints(run):
         raise TrainError(f"{run} already holds a run; pass --resume to continue it or choose another --run")
     train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
     if len(val_text) < 2:
         raise TrainError(f"{corpus}: too short for a validation split ({len(text)} characters)")
     BatchStream(np.zeros(len(train_text), np.int64), hp.batch_size, hp.seq_length)  # fails early if too short
+
+
+def new_run(corpus, run, text, vocab, hp):
+    """run.json of a new run (written exclusively: a run started in the same instant is refused)."""
+    train_text, val_text = split(text, hp.val_frac, hp.shuffle_lines, hp.seed)
     (run / "checkpoints").mkdir(parents=True, exist_ok=True)
     (run / "samples").mkdir(exist_ok=True)
     rundir.write_run(run, dict(
@@ -356,7 +364,8 @@ def parser():
     data.add_argument("--shuffle-lines", action="store_const", const=True,
                       help="shuffle lines before splitting (one item per line corpora)")
     model = p.add_argument_group("model")
-    model.add_argument("--model", dest="cell", choices=["lstm", "gru", "rnn"], help="default lstm (a GRU or RNN records h and its gates; interventions need an LSTM)")
+    model.add_argument("--model", dest="cell", choices=["lstm", "gru", "rnn"],
+                       help="default lstm (a GRU or RNN records h and its gates; interventions need an LSTM)")
     model.add_argument("--layers", type=int, help=f"recurrent layers (default {d.layers})")
     model.add_argument("--hidden", type=int, help=f"cells per layer (default {d.hidden})")
     model.add_argument("--dropout", type=float, help="dropout between layers and before the output (default 0)")

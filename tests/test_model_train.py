@@ -63,10 +63,11 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, wp_excerpt_f
 
 
 def test_new_run_refuses_to_overwrite_an_existing_one(tiny_run, wp_excerpt_file):
-    before = {p: p.stat().st_mtime_ns for p in rundir.checkpoints(tiny_run).values()}
+    before = {p: p.stat().st_mtime_ns for p in [*rundir.checkpoints(tiny_run).values(), tiny_run / "progress.json"]}
     with pytest.raises(TrainError, match="already holds a run"):
         train(wp_excerpt_file, tiny_run, max_iters=5, progress=False, **TINY)
-    assert {p: p.stat().st_mtime_ns for p in rundir.checkpoints(tiny_run).values()} == before
+    after = {p: p.stat().st_mtime_ns for p in [*rundir.checkpoints(tiny_run).values(), tiny_run / "progress.json"]}
+    assert after == before  # its progress.json too: the refusal does not say the other run failed
 
 
 def test_nan_loss_aborts_with_a_clear_message(tmp_path, wp_excerpt_file, monkeypatch):
