@@ -451,7 +451,8 @@ def follow_run(run_dir, poll=2.0, progress=True, **options):
             training = rundir.is_training(run_dir)  # before recording: a checkpoint written meanwhile comes next turn
             if not (run_dir / "run.json").exists() and not training:
                 raise RecordError(f"{run_dir}: not a run directory, and no training is writing it")
-            if rundir.checkpoints(run_dir):
+            found = rundir.checkpoints(run_dir)
+            if found and (not paths or set(found) - set(rundir.recordings(run_dir))):  # a stat per turn, no more
                 paths = record_run(run_dir, all_checkpoints=True, progress=progress, **options)
                 options["force"] = False  # --force re-records what was there; what training adds is new anyway
             if not training:
