@@ -107,15 +107,14 @@ def test_the_selector_and_banner_say_which_run_is_training(duo, folder):
 
 
 def test_training_status_is_the_lock_or_a_log_that_grew_in_the_last_minute(folder):
-    data.set_runs([folder])
     log = folder / "tiny" / "log.csv"
     os.utime(log, (time.time() - 120, time.time() - 120))
-    assert data.training_status("tiny") is None  # an old log and nobody holds the lock
+    assert data.training_status(folder / "tiny") is None  # an old log and nobody holds the lock
     with rundir.writer_lock(folder / "tiny", "train"):
-        status = data.training_status("tiny")
+        status = data.training_status(folder / "tiny")
     assert status["iteration"] == float(rundir.read_log(folder / "tiny")[-1]["iteration"])
     assert json.dumps(status)  # it travels to the page as JSON
     os.utime(log)  # a trainer on another machine, writing the same disk
-    assert data.training_status("tiny") is not None
+    assert data.training_status(folder / "tiny") is not None
     rundir.write_progress(folder / "tiny", state="done")
-    assert data.training_status("tiny") is None
+    assert data.training_status(folder / "tiny") is None

@@ -24,7 +24,7 @@ def set_runs(paths):
     for path in map(Path, paths):
         if not path.is_dir():
             raise rundir.RunError(f"run directory {path} does not exist")
-        if not is_folder_of_runs(path) and path.name in names:
+        if members(path) == [path] and path.name in names:
             raise rundir.RunError(f"two runs are named {path.name!r}: {names[path.name]} and {path}")
         names[path.name] = path
         served.append(path)
@@ -35,9 +35,12 @@ def is_run(path):
     return any((path / part).exists() for part in ("run.json", "checkpoints", "recordings"))
 
 
-def is_folder_of_runs(path):
-    """A folder that holds runs and is not one itself (an empty folder counts as a run not started yet)."""
-    return not is_run(path) and any(is_run(child) for child in _children(path))
+def members(path):
+    """The runs a served path stands for: itself if it is a run (or holds none: an empty folder is a run not
+    started yet), else the runs directly inside it."""
+    if is_run(path):
+        return [path]
+    return [child for child in _children(path) if is_run(child)] or [path]
 
 
 def _children(path):
@@ -52,7 +55,7 @@ def runs():
     of a folder named like an earlier one is called FOLDER/NAME."""
     found = {}
     for path in _SERVED:
-        for run in [child for child in _children(path) if is_run(child)] if is_folder_of_runs(path) else [path]:
+        for run in members(path):
             found.setdefault(run.name if run.name not in found else f"{run.parent.name}/{run.name}", run)
     return found
 
@@ -64,10 +67,9 @@ def run_dir(name):
     return served[name]
 
 
-def training_status(name):
-    """None for a run that is not training now (rundir.is_training); else {iteration, train_loss, val_loss,
-    elapsed_s} of its newest log row (any of them None before the first)."""
-    run = run_dir(name)
+def training_status(run):
+    """None for the run directory `run` (one of runs()) when it is not training now (rundir.is_training); else
+    {iteration, train_loss, val_loss, elapsed_s} of its newest log row (any of them None before the first)."""
     if not rundir.is_training(run):
         return None
     log = run / "log.csv"

@@ -28,10 +28,9 @@ def layout(state):
 def served_state():
     """{run: {recordings, checkpoints, training}} for every served run: what the open page compares against."""
     state = {}
-    for name, path in data.runs().items():
-        status = data.training_status(name)
+    for name, path in data.runs().items():  # one listing of the served folders for all of them
         state[name] = {"recordings": list(rundir.recordings(path)), "checkpoints": len(rundir.checkpoints(path)),
-                       "training": status}
+                       "training": data.training_status(path)}
     return state
 
 
