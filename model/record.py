@@ -473,7 +473,7 @@ def parser():
     what.add_argument("--text", help="a UTF-8 text file to record instead of the run's validation split")
     what.add_argument("--max-chars", type=int, default=100_000, help="record at most this many characters")
     what.add_argument("--gates", action="store_true",
-                      help="also record the gates: an LSTM's input, forget and output, a GRU's reset, update, candidate")
+                      help="also record the gates (an LSTM's input, forget, output; a GRU's reset, update, candidate)")
     what.add_argument("--unknown", help="map characters outside the vocabulary to this character")
     what.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     how = p.add_argument_group("speed (the results are the same)")

@@ -327,7 +327,8 @@ def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, 
                 meta = save(run, model, opt, full_state, iteration, vocab, val_ids, hp.seed)
                 row.update(val_loss=round(meta["val_loss"], 5), bits_per_char=round(meta["val_loss"] / math.log(2), 5))
                 if progress:
-                    bar.write(f"{meta['name']}: val loss {meta['val_loss']:.4f} nats ({row['bits_per_char']:.3f} bits/char)")
+                    bar.write(f"{meta['name']}: val loss {meta['val_loss']:.4f} nats "
+                              f"({row['bits_per_char']:.3f} bits/char)")
             if main_rank and record_chars:
                 began = time.time()
                 record_run(run, checkpoints=meta["name"], max_chars=record_chars, progress=False)
@@ -404,7 +405,8 @@ def main(argv=None):
         except KeyboardInterrupt:
             fail("interrupted: checkpoints written so far are intact; continue with --resume")
     if meta:  # rank 0's
-        print(f"done: {meta['name']}, val loss {meta['val_loss']:.4f} nats ({meta['val_loss'] / math.log(2):.3f} bits/char)")
+        print(f"done: {meta['name']}, val loss {meta['val_loss']:.4f} nats "
+              f"({meta['val_loss'] / math.log(2):.3f} bits/char)")
 
 
 if __name__ == "__main__":

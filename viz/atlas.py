@@ -3,8 +3,8 @@ cell's best concept, and the fraction of cells that pass a threshold: the paper'
 interpretable", measured.
 
 Scores come from viz.ranking.rank_recording, through the disk cache the pages share (viz.score_cache): AUROC
-folded to >= 0.5 for yes/no concepts, |Spearman r| for continuous ones. A concept constant on the text (no URL in a novel) cannot be scored and is left out, with the
-reason. The atlas of a recording is cached beside it (atlas.json), keyed by the concepts and kinds scored; a
+folded to >= 0.5 for yes/no concepts, |Spearman r| for continuous ones. A concept constant on the text (no URL
+in a novel) cannot be scored and is left out, with the reason. The atlas of a recording is cached beside it (atlas.json), keyed by the concepts and kinds scored; a
 re-recording replaces the folder and so the cache.
 """
 import json

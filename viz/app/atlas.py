@@ -3,8 +3,9 @@ interpretable" on this recording instead of guessing it.
 
 viz.atlas scores every cell (all layers, c and h) against every concept and caches the table beside the
 recording (atlas.json); the first computation takes seconds on a big recording, so the page comes up at once
-and the atlas fills in from a background job, with its progress. Shown: the interpretable fraction per layer and overall, each
-concept's best cell, and the cells x concepts heatmap (a click opens the cell in Browse with its concept).
+and the atlas fills in from a background job, with its progress. Shown: the interpretable fraction per layer
+and overall, each concept's best cell, and the cells x concepts heatmap (a click opens the cell in Browse with
+its concept).
 """
 import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update

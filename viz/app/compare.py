@@ -366,8 +366,8 @@ def score_checkpoints(set_progress, concept, checkpoints, kind, run):
 # waits for it, and it draws only what is scored already (the job above scores the rest).
 @callback(Output("cmp-score", "figure"), Output("cmp-score-msg", "children"),
           Input("cmp-painted", "data"), Input("cmp-scored", "data"), Input("cmp-concept", "value"),
-          Input("cmp-score-progress", "value"), State("cmp-checkpoints", "value"), State("cmp-layer", "value"), State("cmp-cell", "value"),
-          State("cmp-kind", "value"), State("cmp-run", "data"))
+          Input("cmp-score-progress", "value"), State("cmp-checkpoints", "value"), State("cmp-layer", "value"),
+          State("cmp-cell", "value"), State("cmp-kind", "value"), State("cmp-run", "data"))
 def score_chart(_painted, scored, concept, _progress, checkpoints, layer, cell, kind, run):
     """The best cell's score and this cell's score for a concept, at each checkpoint scored so far."""
     checkpoints = shown_checkpoints(run, checkpoints)

@@ -88,7 +88,8 @@ def _last_log_row(path, mtime_ns, size):
     with open(path, "rb") as f:
         header = f.readline().decode("utf-8").strip().split(",")
         f.seek(max(f.tell(), size - 4096))
-        lines = [line for line in f.read().decode("utf-8", "replace").splitlines() if line.count(",") == len(header) - 1]
+        lines = [line for line in f.read().decode("utf-8", "replace").splitlines()
+                 if line.count(",") == len(header) - 1]
     return dict(zip(header, lines[-1].split(","))) if lines and lines[-1].split(",") != header else {}
 
 
