@@ -27,8 +27,9 @@ def entry(rec, concept_id=None, regex=None, span=None, kinds=("c", "h")):
 
 
 def is_cached(rec, **target):
-    path, key = entry(rec, **target)
-    return _read(path, key) is not None
+    """Whether the entry is on disk (a stat: the pages ask on every redraw; its name is a hash of its key, and
+    scores() checks the key when it reads it)."""
+    return entry(rec, **target)[0].is_file()
 
 
 @functools.lru_cache(maxsize=256)
