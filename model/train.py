@@ -157,7 +157,7 @@ def hparams(corpus, run, text, vocab, resume, overrides):
     """The run's hyperparameters (the resumed run's, or the defaults with the flags given), checked against
     the number of processes before any process joins the others or writes."""
     hp = resumed_run(corpus, run, text, vocab, overrides) if resume else dataclasses.replace(DEFAULTS, **overrides)
-    if not resume:
+    if not resume and distributed.is_rank0():  # rank 0 writes the run: the others find its run.json in a moment
         check_new_run(corpus, run, text, hp)
     world = distributed.env_ranks()[1]
     if hp.batch_size % world:
