@@ -146,18 +146,6 @@ def test_scoring_many_targets_at_once_equals_scoring_each(recording, quotes):
         pd.testing.assert_frame_equal(got, score_cells(recording, target, metric=metric))
 
 
-def test_counting_in_segments_gives_identical_numbers(monkeypatch, quotes):
-    rng = np.random.default_rng(5)
-    values = tied_float16(rng, (3, len(TEXT)))
-    target = concept_values("line-position", TEXT).astype(np.float64)
-    target[::7] = np.nan
-    whole = [auroc(values, quotes), auroc(values, ~quotes), pearson(values, target), spearman(values, target)]
-    monkeypatch.setattr(ranking, "SEGMENT", 1000)  # the 3,000 characters in 3 segments
-    segmented = [auroc(values, quotes), auroc(values, ~quotes), pearson(values, target), spearman(values, target)]
-    for w, s in zip(whole, segmented):
-        assert np.allclose(w, s, rtol=0, atol=1e-12)
-
-
 FORKED_WORKERS = """
 import sys
 from viz import ranking

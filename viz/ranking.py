@@ -4,9 +4,9 @@ Binary concept: AUROC of each cell's activation as a detector of the mask (Mann-
 folded to >= 0.5 with the sign kept (-1: the cell is low inside the concept). Continuous concept: Pearson
 or Spearman correlation. Rank measures are invariant to any increasing map, so raw c scores as tanh(c).
 
-Recordings are float16, which has only 65536 bit patterns: np.bincount over a cell's bit patterns (all
+Recordings are float16, which has only 65536 bit patterns: counting a cell's bit patterns (all
 positions, then the smaller side of the mask) gives every rank, tie and sum exactly in O(n), where sorting
-each cell costs O(n log n). On a million characters: ~4 ms of CPU per cell this way, 140-180 ms for argsort
+each cell costs O(n log n). On a million characters: ~3.5 ms of CPU per cell this way, 140-180 ms for argsort
 alone (bench/rank_speed.py). Cells are read from the memory map one at a time, chunks of cells in parallel
 (threads, or processes for big recordings), so memory stays bounded whatever the recording's length.
 """
@@ -30,7 +30,6 @@ class ScoreError(CellscopeError, ValueError):
 N_PATTERNS = 1 << 16
 WORKERS = len(os.sched_getaffinity(0))
 READ_ELEMENTS = 1 << 24  # a chunk of cells is read in one go (32 MB of float16): bounded memory per worker
-SEGMENT = 1 << 17  # positions per np.bincount call (best of 2^16, 2^17, 2^18 measured)
 # cells x positions from which worker processes beat threads: forked ones start in 0.03 s, so from ~1 s of
 # scoring; spawned ones (~1 s to start, each) from ~10 s
 PROCESS_WORK = {"fork": 300_000_000, "spawn": 3_000_000_000}
@@ -49,19 +48,14 @@ def _by_value(hist):
 SORTED_VALUES = _by_value(np.arange(N_PATTERNS, dtype=np.uint16).view(np.float16).astype(np.float64))
 
 
-def _histogram(patterns, buf, weights=None):
+def _histogram(patterns, weights=None):
     """Counts (or weight sums) per distinct finite float16 value, increasing, of uint16 bit patterns.
 
-    np.bincount wants intp: converted a segment at a time into buf, the 8-byte copy stays in cache, where a
-    whole million-position cell's copy would go out to memory and back (bench/rank_speed.py: ~12% faster on 2 cores).
+    np.add.at into int64 (float64) bins reads the uint16 patterns as they are: np.bincount wants them as intp,
+    and the 8-byte copy plus its range-finding pass make it twice as slow (3 ms against 6 per million positions).
     """
-    hist = None
-    for start in range(0, len(patterns), SEGMENT):
-        segment = patterns[start:start + SEGMENT]
-        np.copyto(buf[:len(segment)], segment)
-        w = None if weights is None else weights[start:start + SEGMENT]
-        counts = np.bincount(buf[:len(segment)], weights=w, minlength=N_PATTERNS)
-        hist = counts if hist is None else hist + counts
+    hist = np.zeros(N_PATTERNS, np.int64 if weights is None else np.float64)
+    np.add.at(hist, patterns, 1 if weights is None else weights)
     return _by_value(hist)
 
 
@@ -83,7 +77,7 @@ def _prepare_mask(mask):
     return inside_is_smaller, np.flatnonzero(mask if inside_is_smaller else ~mask)
 
 
-def _auroc(patterns, total, prepared, buf):
+def _auroc(patterns, total, prepared):
     """(unfolded AUROC, mean inside, mean outside) of one cell's float16 bit patterns, given the histogram of
     all its positions (shared by every concept scored at once): one histogram of the smaller side of the mask
     (the other side is the difference), then the arithmetic over the range of values the cell uses."""
@@ -92,7 +86,7 @@ def _auroc(patterns, total, prepared, buf):
     if len(seen) == 0:  # no finite value at all
         return np.nan, np.nan, np.nan
     used = slice(seen[0], seen[-1] + 1)
-    part = _histogram(patterns[smaller], buf)[used]
+    part = _histogram(patterns[smaller])[used]
     total, values_used = total[used], SORTED_VALUES[used]
     inside, out = (part, total - part) if inside_is_smaller else (total - part, part)
     out_up_to = np.cumsum(out)
@@ -103,8 +97,8 @@ def _auroc(patterns, total, prepared, buf):
 
 def _auroc_and_means(values, mask):
     """Unfolded AUROC, mean inside, mean outside for each row of float16 values [cells, n]."""
-    prepared, buf = _prepare_mask(mask), np.empty(SEGMENT, np.intp)
-    return np.array([_auroc(row.view(np.uint16), _histogram(row.view(np.uint16), buf), prepared, buf)
+    prepared = _prepare_mask(mask)
+    return np.array([_auroc(row.view(np.uint16), _histogram(row.view(np.uint16)), prepared)
                      for row in values]).reshape(len(values), 3).T
 
 
@@ -138,14 +132,14 @@ def _prepare_target(target, metric):
     return np.flatnonzero(~used), y, total
 
 
-def _correlation(patterns, all_counts, prepared, metric, buf):
+def _correlation(patterns, all_counts, prepared, metric):
     """Pearson or Spearman correlation of one cell's float16 bit patterns with a prepared target, given the
     histogram of all its positions (shared by every concept scored at once)."""
     unused, centered, total = prepared
-    counts = all_counts - _histogram(patterns[unused], buf) if len(unused) else all_counts
+    counts = all_counts - _histogram(patterns[unused]) if len(unused) else all_counts
     if counts.sum() == 0:  # no finite value at all: correlates 0
         return 0.0
-    sums = _histogram(patterns, buf, weights=centered)  # centered is 0 at unused positions
+    sums = _histogram(patterns, weights=centered)  # centered is 0 at unused positions
     if metric == "spearman":
         x = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each distinct value
     else:
@@ -157,9 +151,8 @@ def _correlation(patterns, all_counts, prepared, metric, buf):
 
 def _correlations(values, unused, centered, total, metric):
     """Pearson or Spearman correlation of each row of float16 values with a prepared target."""
-    buf = np.empty(SEGMENT, np.intp)
-    return np.array([_correlation(row.view(np.uint16), _histogram(row.view(np.uint16), buf),
-                                  (unused, centered, total), metric, buf) for row in values])
+    return np.array([_correlation(row.view(np.uint16), _histogram(row.view(np.uint16)),
+                                  (unused, centered, total), metric) for row in values])
 
 
 def pearson(values, target):
@@ -189,14 +182,13 @@ def _score_chunk(recording, targets, chunk, job):
     rows of score_cells' DataFrame, one frame per target. Each cell is read and histogrammed once for all."""
     kind, layer, start = job
     rows = recording.rows(kind, layer, start, min(start + chunk, recording.cells))
-    buf = np.empty(SEGMENT, np.intp)
     raw = np.empty((len(targets), 3, len(rows)))
     for i, row in enumerate(rows):
         patterns = row.view(np.uint16)
-        total = _histogram(patterns, buf)
+        total = _histogram(patterns)
         for k, (metric, target) in enumerate(targets):
-            raw[k, :, i] = (_auroc(patterns, total, target, buf) if metric == "auroc" else
-                            (_correlation(patterns, total, target, metric, buf), np.nan, np.nan))
+            raw[k, :, i] = (_auroc(patterns, total, target) if metric == "auroc" else
+                            (_correlation(patterns, total, target, metric), np.nan, np.nan))
     frames = []
     for (metric, _), (value, mean_in, mean_out) in zip(targets, raw):
         score = np.maximum(value, 1 - value) if metric == "auroc" else np.abs(value)
@@ -219,9 +211,8 @@ def _score_in_worker(job):
 
 
 def _pool(recording, kinds, targets, chunk):
-    """Threads for small recordings; worker processes for big ones. np.bincount counts with the GIL
-    released but finds its input's range with it held: two threads score ~1.2x as fast as one, two
-    processes ~1.7x (bench/rank_speed.py). Workers are forked (0.03 s) from a single-threaded process
+    """Threads for small recordings; worker processes for big ones. np.add.at holds the GIL for part of
+    its work: two threads count ~1.3x as fast as one, two processes ~1.7x (bench/rank_speed.py). Workers are forked (0.03 s) from a single-threaded process
     such as the CLI; a threaded one (the dashboard's server) could deadlock forked, so it spawns them (~1 s)."""
     work = len(kinds) * recording.layers * recording.cells * recording.n_chars * len(targets)
     start = "fork" if threading.active_count() == 1 else "spawn"
