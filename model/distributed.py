@@ -1,26 +1,41 @@
-"""Data-parallel training under torchrun, with PyTorch's own DistributedDataParallel: which rank this process
-is, its share of the batch streams, and the few collectives the training loop needs beyond DDP's gradient
-all-reduce. Outside torchrun (no WORLD_SIZE, or 1) every function here is a no-op, so a plain run is unchanged.
+"""Data-parallel training (PyTorch's own DistributedDataParallel) and sharded recording under torchrun: which
+rank this process is, its share of the batch streams or of the recording's streams, and the few collectives
+beyond DDP's gradient all-reduce. Outside torchrun (no WORLD_SIZE, or 1) every function here is a no-op, so a
+plain run is unchanged.
 
     torchrun --nproc-per-node 2 -m model.train -- war_and_peace.txt --run runs/wp
+    torchrun --nproc-per-node 2 -m model.record -- runs/wp --all-checkpoints
 
-Rank 0 alone evaluates, samples, records and writes; the others wait meanwhile in the next collective.
+In training rank 0 alone evaluates, samples, writes the run and (--record) records; the others wait meanwhile
+in the next collective. Under model.record every rank records its share of the streams into the same files,
+which rank 0 makes and publishes (model/record.py).
 """
 import contextlib
 import datetime
 import os
+import sys
 
 import model.lstm  # noqa: F401  (first: it sets torch's environment before torch loads)
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
-TIMEOUT = datetime.timedelta(hours=1)  # how long the other ranks wait for rank 0 to evaluate and record
+TIMEOUT = datetime.timedelta(hours=1)  # how long the other ranks wait for rank 0 to evaluate and write
+_alone = False  # inside alone()
 
 
 def env_ranks():
     """(rank, world size) as torchrun sets them; (0, 1) for a plain run. Known before the group is joined."""
+    if _alone:
+        return 0, 1
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def script_args(argv=None):
+    """The command line's arguments, less the `--` that comes first under torchrun (`torchrun ... -m
+    model.train -- CORPUS --run ...`: without it torchrun takes --run for a prefix of its own --run-path)."""
+    argv = sys.argv[1:] if argv is None else argv
+    return argv[1:] if argv[:1] == ["--"] else argv
 
 
 def is_rank0():
@@ -28,7 +43,20 @@ def is_rank0():
 
 
 def active():
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return not _alone and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@contextlib.contextmanager
+def alone():
+    """Inside, this process acts as a plain run (rank 0 of 1, no collectives): for work rank 0 does by itself
+    while the others wait in the next collective (training's --record, as a sharded recording can round a few
+    values otherwise than model.record in one process)."""
+    global _alone
+    _alone = True
+    try:
+        yield
+    finally:
+        _alone = False
 
 
 @contextlib.contextmanager
@@ -67,6 +95,15 @@ def my_streams(batch_size):
     return slice(rank * share, (rank + 1) * share)
 
 
+def my_range(count):
+    """This rank's contiguous share of count items (the recording's streams), as even as possible: the first
+    count % world ranks take one more."""
+    rank, world = env_ranks()
+    share, extra = divmod(count, world)
+    start = rank * share + min(rank, extra)
+    return range(start, start + share + (rank < extra))
+
+
 def _each(state, fn):
     return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
 
@@ -100,15 +137,35 @@ def mean(total):
 
 
 def rank0_says(flag):
-    """Rank 0's flag on every rank, so that all of them stop at the same iteration."""
+    """Rank 0's flag (its truth) on every rank, so that all of them take the same branch: stop at the same
+    iteration, record the same checkpoints."""
     if not active():
         return flag
-    t = torch.tensor([int(flag)])  # a CPU tensor: it goes through gloo, no GPU sync
+    t = torch.tensor([int(bool(flag))])  # a CPU tensor: it goes through gloo, no GPU sync
     dist.broadcast(t, 0)
     return bool(t.item())
 
 
+def from_rank0(obj):
+    """Rank 0's obj (anything picklable) on every rank; the others wait here until rank 0 gets here."""
+    if not active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, 0)  # through gloo: objects are in CPU memory
+    return box[0]
+
+
+def sum_over_ranks(array):
+    """The sum over the ranks of a numpy array each one holds (the array itself in a plain run), as a CPU
+    tensor: through gloo, no GPU sync."""
+    if not active():
+        return array
+    total = torch.from_numpy(array.copy())
+    dist.all_reduce(total)
+    return total.numpy()
+
+
 def barrier():
-    """Wait here until every rank is here: at the end, so that training returns once rank 0 has written."""
+    """Wait here until every rank is here: e.g. until rank 0 has written what the others read next."""
     if active():
         dist.barrier()

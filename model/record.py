@@ -8,7 +8,14 @@ with one recurrent matmul per step ("loop", fastest on CPU), or the fused kernel
 recomputed in one matmul (an LSTM's c by its elementwise recurrence) ("fused", for GPUs). The text is cut into
 parallel streams for speed; each stream but the first is warmed up over the text just before it, so the
 result matches one uninterrupted pass from a zero state at position 0. Blocks go to disk as they are made.
+
+Under torchrun each rank records a contiguous share of the streams (the same streams as a 1-process run, so
+the same result, to rounding: README, "Command line") into its own positions of the same memory-mapped files,
+which rank 0 alone makes, locks, finishes and publishes:
+
+    torchrun --nproc-per-node 8 -m model.record -- runs/wp --all-checkpoints --gates
 """
+import contextlib
 import hashlib
 import math
 import queue
@@ -23,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from model import rundir  # noqa: E402
+from model import distributed, rundir  # noqa: E402
 from model.checkpoint import load_model  # noqa: E402
 from model.corpus import CorpusError, read_text, split  # noqa: E402
 from model.errors import ArgumentParser, CellscopeError, reported  # noqa: E402
@@ -156,17 +163,34 @@ def single_layers(model):
     return layers
 
 
-def scatter(dst, block, per, t0, n):
-    """Write block [..., streams, steps] into dst [..., n] where stream s holds positions s*per + t."""
-    full = n // per
-    steps = block.shape[-1]
-    head = dst[..., :full * per].reshape(*dst.shape[:-1], full, per)
-    assert np.may_share_memory(head, dst), "reshape copied instead of viewing the memory map"
+def scatter(dst, block, per, t0, n, first=0):
+    """Write block [..., streams, steps] into dst [..., n] where the block's stream k is stream first + k, and
+    stream s holds positions s*per + t."""
+    streams, steps = block.shape[-2:]
+    full = min(streams, n // per - first)  # the block's streams of per positions: all but a short last one
+    head = dst[..., first * per:(first + full) * per].reshape(*dst.shape[:-1], full, per)
+    assert not full or np.may_share_memory(head, dst), "reshape copied instead of viewing the memory map"
     head[..., t0:t0 + steps] = block[..., :full, :]
-    if full < block.shape[-2]:
-        lo, hi = full * per + t0, min(n, full * per + t0 + steps)
+    if full < streams:
+        lo = (first + full) * per + t0
+        hi = min(n, lo + steps)
         if hi > lo:
             dst[..., lo:hi] = block[..., full, :hi - lo]
+
+
+class SharedFiles:
+    """The arrays rank 0's RecordingWriter made in its temporary folder, opened by another rank to write its
+    own positions in place (a BlockWriter writes through either)."""
+
+    def __init__(self, tmp, kinds):
+        self.kinds = kinds
+        self.states = {k: np.load(tmp / f"{k}.npy", mmap_mode="r+") for k in kinds}
+        self.top5_ids, self.top5_p, self.loss = (np.load(tmp / f"{name}.npy", mmap_mode="r+")
+                                                 for name in ("top5_ids", "top5_p", "loss"))
+
+    def flush(self):
+        for arr in [*self.states.values(), self.top5_ids, self.top5_p, self.loss]:
+            arr.flush()
 
 
 class BlockWriter:
@@ -176,8 +200,8 @@ class BlockWriter:
     slow part, turning it cell-major as it scatters (numpy's copies release the GIL, and on CPU the small
     per-step ops leave a core idle)."""
 
-    def __init__(self, writer, per, n, shape, dtype):
-        self.writer, self.per, self.n = writer, per, n
+    def __init__(self, writer, per, n, first, shape, dtype):
+        self.writer, self.per, self.n, self.first = writer, per, n, first
         self.free, self.todo = queue.Queue(), queue.Queue()
         for _ in range(2):
             self.free.put(torch.empty(shape, dtype=dtype))
@@ -203,10 +227,10 @@ class BlockWriter:
             try:
                 if self.error is None:
                     for kind, block in zip(w.kinds, buffer[:, :, :steps].numpy()):  # [layers, steps, streams, cells]
-                        scatter(w.states[kind], block.transpose(0, 3, 2, 1), self.per, t0, self.n)
-                    scatter(w.top5_ids.T, top_i, self.per, t0, self.n)
-                    scatter(w.top5_p.T, top_p, self.per, t0, self.n)
-                    scatter(w.loss, loss, self.per, t0, self.n)
+                        scatter(w.states[kind], block.transpose(0, 3, 2, 1), self.per, t0, self.n, self.first)
+                    scatter(w.top5_ids.T, top_i, self.per, t0, self.n, self.first)
+                    scatter(w.top5_p.T, top_p, self.per, t0, self.n, self.first)
+                    scatter(w.loss, loss, self.per, t0, self.n, self.first)
             except Exception as e:  # a full disk, say: raised in the recording thread
                 self.error = e
             self.free.put(buffer)
@@ -225,29 +249,30 @@ def stream_layout(n, streams, warmup):
     return math.ceil(n / per), per
 
 
-def time_major(flat, streams, per, device):
-    """A flat array [streams * per] as [per, streams]: stream s reads positions s*per .. (s+1)*per - 1."""
-    return torch.as_tensor(np.ascontiguousarray(flat.reshape(streams, per).T), device=device)
+def time_major(flat, per, mine, device):
+    """A flat array [streams * per] as [per, len(mine)], the streams in range `mine`: stream s reads positions
+    s*per .. (s+1)*per - 1."""
+    return torch.as_tensor(np.ascontiguousarray(flat.reshape(-1, per)[mine.start:mine.stop].T), device=device)
 
 
 @torch.no_grad()
-def warmed_state(model, ids, streams, per, warmup, block):
-    """(h, c) [layers, streams, H] to start each stream from: stream 0 from zero at position 0, every other one
-    warmed up from zero over the `warmup` characters before its start, a block at a time (nn.LSTM returns every
-    step's h, unwanted here). A GRU or RNN has no c: it stays zero, unused."""
+def warmed_state(model, ids, mine, per, warmup, block):
+    """(h, c) [layers, len(mine), H] to start each stream in range `mine` from: stream 0 from zero at position
+    0, every other one warmed up from zero over the `warmup` characters before its start, a block at a time
+    (nn.LSTM returns every step's h, unwanted here). A GRU or RNN has no c: it stays zero, unused."""
     device = next(model.parameters()).device
-    h = torch.zeros(model.config.layers, streams, model.config.hidden, device=device)
+    h = torch.zeros(model.config.layers, len(mine), model.config.hidden, device=device)
     c = torch.zeros_like(h)
-    if streams > 1 and warmup:
-        before = torch.as_tensor(np.stack([ids[s * per - warmup:s * per] for s in range(1, streams)]).T.copy(),
-                                 device=device)
-        state = None
+    warmed = [s for s in mine if s > 0]
+    if warmed and warmup:
+        before = torch.as_tensor(np.stack([ids[s * per - warmup:s * per] for s in warmed]).T.copy(), device=device)
+        state, k = None, len(mine) - len(warmed)
         for w0 in range(0, warmup, block):
             _, state = model.rnn(model.embed(before[w0:w0 + block]), state)
         if model.config.cell == "lstm":
-            h[:, 1:], c[:, 1:] = state
+            h[:, k:], c[:, k:] = state
         else:
-            h[:, 1:] = state
+            h[:, k:] = state
     return h, c
 
 
@@ -321,8 +346,10 @@ class GateCounts:
             self.counts[g][1] += ((value > 0.9) & mask).sum((1, 2)).cpu().numpy()
 
     def fractions(self, n):
+        """Of all n positions: on every rank, as each counted only its own streams and the counts are summed."""
+        total = {g: distributed.sum_over_ranks(c) for g, c in self.counts.items()}
         return {g: {f"layer_{k}": {"left": (c[0, k] / n).round(5).tolist(), "right": (c[1, k] / n).round(5).tolist()}
-                    for k in range(c.shape[1])} for g, c in self.counts.items()}
+                    for k in range(c.shape[1])} for g, c in total.items()}
 
 
 @torch.no_grad()
@@ -330,7 +357,8 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
            method="auto", dtype="float16", meta=None, progress=True):
     """Write the recording of `model` over `text` to out_dir; returns its path.
 
-    next_char, when known, is the character after the text: it gives the last position a loss.
+    next_char, when known, is the character after the text: it gives the last position a loss. Under torchrun
+    every rank calls it alike, and records its share of the streams.
     """
     device = next(model.parameters()).device
     if method == "auto":
@@ -338,13 +366,14 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     n, layers, hidden = len(text), model.config.layers, model.config.hidden
     ids = vocab.encode(text + (next_char or ""), unknown=(meta or {}).get("unknown"))
     streams, per = stream_layout(n, streams, warmup)
+    mine = distributed.my_range(streams)  # this rank's streams: all of them in a plain run
     padded = np.zeros(streams * per + 1, dtype=np.int64)
     padded[:len(ids)] = ids
     position = np.arange(streams * per)
-    x_all, y_all = time_major(padded[:-1], streams, per, device), time_major(padded[1:], streams, per, device)
-    has_target = time_major(position < len(ids) - 1, streams, per, device)
-    valid = time_major(position < n, streams, per, device)
-    h, c = warmed_state(model, ids, streams, per, warmup, block)
+    x_all, y_all = time_major(padded[:-1], per, mine, device), time_major(padded[1:], per, mine, device)
+    has_target = time_major(position < len(ids) - 1, per, mine, device)
+    valid = time_major(position < n, per, mine, device)
+    h, c = warmed_state(model, ids, mine, per, warmup, block)
 
     kinds = kinds_for(model.config.cell, gates)
     init = (f"stream 0 from a zero state at position 0; {streams - 1} more streams of {per} chars, each warmed up "
@@ -352,14 +381,19 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
             "one stream from a zero state at position 0")
     meta = dict(meta or {}, cell=model.config.cell, init=init, streams=streams, warmup=warmup, method=method,
                 device=str(device), text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
-    writer = RecordingWriter(out_dir, text, vocab.chars, layers, hidden, kinds, meta, dtype=dtype)
+    main_rank = distributed.is_rank0()
+    writer = RecordingWriter(out_dir, text, vocab.chars, layers, hidden, kinds, meta, dtype) if main_rank else None
+    tmp = distributed.from_rank0(writer.tmp if main_rank else None)  # the others wait until rank 0 made the files
+    files = writer if main_rank else SharedFiles(tmp, kinds)
     counts = GateCounts(layers, hidden, kinds) if gates and model.config.cell != "rnn" else None
     stepper = Stepper(model, method, h, c, block)
-    shape = (len(kinds), layers, block, streams, hidden)
+    shape = (len(kinds), layers, block, len(mine), hidden)
     states = torch.empty(shape, device=device)  # one block's states (and gates), reused
-    bar = tqdm(total=n, unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True, desc="record")
-    with BlockWriter(writer, per, n, shape, torch.float16 if dtype == "float16" else torch.float32) as disk:
-        for t0 in range(0, per, block):
+    bar = tqdm(total=int(valid.sum()), unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True,
+               desc="record")  # this rank's characters
+    store = torch.float16 if dtype == "float16" else torch.float32
+    with BlockWriter(files, per, n, mine.start, shape, store) as disk:
+        for t0 in range(0, per if mine else 0, block):  # a rank with no streams (fewer than ranks) only waits
             t1 = min(per, t0 + block)
             block_states = states[:, :, :t1 - t0]
             logp = torch.log_softmax(model.head(stepper.run(x_all[t0:t1], block_states, gates)).float(), -1)
@@ -372,7 +406,12 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
                      loss.T.cpu().numpy())
             bar.update(int(valid[t0:t1].sum()))
     bar.close()
-    writer.finish(gate_stats=counts.fractions(n) if counts else None)
+    gate_stats = counts.fractions(n) if counts else None
+    if not main_rank:
+        files.flush()
+    distributed.barrier()  # every rank's blocks are in the files
+    if main_rank:
+        writer.finish(gate_stats=gate_stats)
     return Path(out_dir)
 
 
@@ -405,11 +444,17 @@ def already_recorded(path, text, gates, dtype):
             and set(rec.kinds) >= set(kinds_for(rec.cell, gates)) and rec.meta["dtype"] == dtype)
 
 
+def recorder_lock(run_dir):
+    """The run's record lock, held by rank 0 alone: one recorder per run, however many ranks it has."""
+    return rundir.writer_lock(run_dir, "record") if distributed.is_rank0() else contextlib.nullcontext()
+
+
 def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None, max_chars=100_000, gates=False,
                unknown=None, streams=64, warmup=1000, method="auto", dtype="float16", device="auto", force=False,
                progress=True):
     """Record the named checkpoint (newest by default) or all of them; returns the recording paths. One
-    recorder per run at a time; what an interrupted one left behind is removed first."""
+    recorder per run at a time; what an interrupted one left behind is removed first. Under torchrun every rank
+    checks the arguments alike, then records its share (rank 0 holds the lock and decides what to record)."""
     run_dir = Path(run_dir)
     rundir.read_run(run_dir)
     names = list(rundir.checkpoints(run_dir)) if all_checkpoints else [rundir.checkpoint_path(run_dir, checkpoints).stem]
@@ -418,17 +463,18 @@ def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None,
     text, next_char, source = text_to_record(run_dir, text_file, max_chars)
     if len(text) < 2:
         raise RecordError("the text to record is shorter than 2 characters")
-    device = pick_device(device)
-    paths = []
-    with rundir.writer_lock(run_dir, "record"):
-        for name, partial in rundir.partial_recordings(run_dir).items():  # its writer is gone: we hold the lock
-            size = sum(f.stat().st_size for f in partial.iterdir())
-            shutil.rmtree(partial)
-            print(f"removed an interrupted recording of {name} ({size / 2 ** 20:,.0f} MB)", file=sys.stderr)
+    main_rank, paths = distributed.is_rank0(), []
+    progress = progress and main_rank
+    with distributed.process_group(pick_device(device)) as device, recorder_lock(run_dir):
+        if main_rank:
+            for name, partial in rundir.partial_recordings(run_dir).items():  # its writer is gone: we hold the lock
+                size = sum(f.stat().st_size for f in partial.iterdir())
+                shutil.rmtree(partial)
+                print(f"removed an interrupted recording of {name} ({size / 2 ** 20:,.0f} MB)", file=sys.stderr)
         for name in tqdm(names, unit="checkpoint", disable=not progress or len(names) == 1, desc="checkpoints"):
             out = run_dir / "recordings" / name
             paths.append(out)
-            if not force and already_recorded(out, text, gates, dtype):
+            if not distributed.rank0_says(force or not already_recorded(out, text, gates, dtype)):
                 continue
             model, vocab, ck = load_model(run_dir, name, device)
             meta = dict(checkpoint=name, iteration=ck["iteration"], val_loss=ck.get("val_loss"), run=run_dir.name,
@@ -441,19 +487,21 @@ def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None,
     return paths
 
 
-def follow_run(run_dir, poll=2.0, progress=True, **options):
+def follow_run(run_dir, poll=2.0, progress=True, device="auto", **options):
     """Record every checkpoint of a run as training writes it, until training ends (rundir.is_training), then
     the last ones; for a run under way, or one trained on another machine that shares the disk. options:
-    record_run's. Returns the recording paths."""
+    record_run's. Returns the recording paths. Under torchrun rank 0 looks, and all record."""
     run_dir, paths = Path(run_dir), []
-    with rundir.writer_lock(run_dir, "record"):
+    with distributed.process_group(pick_device(device)), recorder_lock(run_dir):
         while True:
-            training = rundir.is_training(run_dir)  # before recording: a checkpoint written meanwhile comes next turn
+            # before recording: a checkpoint written meanwhile comes next turn
+            training = distributed.rank0_says(rundir.is_training(run_dir))
             if not (run_dir / "run.json").exists() and not training:
                 raise RecordError(f"{run_dir}: not a run directory, and no training is writing it")
             found = rundir.checkpoints(run_dir)
-            if found and (not paths or set(found) - set(rundir.recordings(run_dir))):  # a stat per turn, no more
-                paths = record_run(run_dir, all_checkpoints=True, progress=progress, **options)
+            new = found and (not paths or set(found) - set(rundir.recordings(run_dir)))  # a stat per turn, no more
+            if distributed.rank0_says(new):
+                paths = record_run(run_dir, all_checkpoints=True, progress=progress, device=device, **options)
                 options["force"] = False  # --force re-records what was there; what training adds is new anyway
             if not training:
                 return paths
@@ -486,7 +534,7 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    args = parser().parse_args(distributed.script_args(argv))  # `-- RUN ...`, as under torchrun
     options = dict(text_file=args.text, max_chars=args.max_chars, gates=args.gates, unknown=args.unknown,
                    streams=args.streams, warmup=args.warmup, method=args.method, dtype=args.dtype, device=args.device,
                    force=args.force)
@@ -495,7 +543,8 @@ def main(argv=None):
             paths = follow_run(args.run, **options)
         else:
             paths = record_run(args.run, args.checkpoint, args.all_checkpoints, **options)
-    print("\n".join(str(p) for p in paths))
+    if distributed.is_rank0():
+        print("\n".join(str(p) for p in paths))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import math
 import platform
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,7 +330,8 @@ def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, 
                               f"({row['bits_per_char']:.3f} bits/char)")
             if main_rank and record_chars:
                 began = time.time()
-                record_run(run, checkpoints=meta["name"], max_chars=record_chars, progress=False)
+                with distributed.alone():  # by itself, so byte for byte model.record's; the others wait
+                    record_run(run, checkpoints=meta["name"], max_chars=record_chars, progress=False)
                 deadline += time.time() - began
                 window.since += time.time() - began
                 if deadline < math.inf:
@@ -394,8 +394,7 @@ def parser():
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    args = vars(parser().parse_args(argv[1:] if argv[:1] == ["--"] else argv))  # `-- CORPUS ...`, as under torchrun
+    args = vars(parser().parse_args(distributed.script_args(argv)))  # `-- CORPUS ...`, as under torchrun
     fixed = {k: args.pop(k) for k in ["corpus", "run", "max_iters", "max_minutes", "device", "resume", "record",
                                       "record_chars"]}
     overrides = {k: v for k, v in args.items() if v is not None}
