@@ -82,7 +82,7 @@ def main():
     def one_intervention():
         opened = Recording.open(rec.path)
         active = concept_values("quotes", opened.text)[start:stop]
-        out = intervene(model, opened, [Change(1, 160, "clamp", -1.0)], start, stop, active)
+        out = intervene(model, opened, [Change(1, 160, "clamp", -1.0)], start, stop, active, states=False)
         quantize(np.tanh(out.delta))
 
     bare, window, ranking = [], [], []

@@ -12,12 +12,12 @@ The API (torch in, numpy out), for the dashboard:
                                             mean c over the recording), add (value), scale (by value); value is
                                             a number, or one number per window position
     parse_change("1:160", op, value=None) -> Change        parse_clamp("1:160=-1.0") -> Change (clamp)
-    intervene(model, rec, changes, start, stop, active=None, from_zero=False) -> Outcome
+    intervene(model, rec, changes, start, stop, active=None, from_zero=False, states=True) -> Outcome
         active: bool [stop - start], where to change (default everywhere), e.g. concept_values(id, text) > 0,
         regex_mask or span_mask over the recording's text, sliced to the window.
         Outcome: start, stop, active; loss_before, loss_after [n]; top5_ids_before/after (int32) and
-        top5_p_before/after [n, 5]; c_before/after and h_before/after [layers, cells, n] for every cell, so a
-        view can show any cell before and after (before: read from the recording); delta = after - before.
+        top5_p_before/after [n, 5]; with states=True, c_before/after and h_before/after [layers, cells, n] for
+        every cell, to see any cell before and after (before: read from the recording); delta = after - before.
     cells_that_matter(model, rec, position, context=200, op="zero", chars="") -> DataFrame, best first:
         layer, cell, loss_before, loss_after, delta, and p_before[ch], p_after[ch] for each ch in chars
     sample_held(model, vocab, changes, length=500, temperature=1.0, prime="", seed=0, argmax=False, rec=None)
@@ -109,53 +109,86 @@ def affine(model, changes, steps=1, rec=None):
     return out
 
 
+FUSED_MIN_STEPS = 8  # an unchanged stretch shorter than this goes by the loop: a fused call costs a few loop steps
+
+
+def stretches(steps, active, fused):
+    """A layer's steps cut into (a, b, by_fused_kernel): with fused, each stretch of at least FUSED_MIN_STEPS
+    steps where active is false (nothing changed there) goes by the fused kernel, the steps between by the loop.
+    active: bool [steps], or None for a layer without an edit."""
+    if active is None or not fused:
+        return [(0, steps, fused)]
+    bounds = np.r_[0, np.flatnonzero(np.diff(active.astype(np.int8))) + 1, steps]
+    out = []
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        kernel = not active[a] and b - a >= FUSED_MIN_STEPS
+        if out and not kernel and not out[-1][2]:
+            out[-1] = (out[-1][0], b, False)
+        else:
+            out.append((a, b, kernel))
+    return out
+
+
 class Layers:
-    """A model's layers run as the recording runs them. A layer with an edit goes by the recording's loop
-    (model.record.layer_loop), the one place c can be changed; with fused=True the others go by its fused
-    method (model.record.layer_fused: the fused kernel, then c recomputed), a few times fewer Python steps for
-    one stream; without, by the loop too (faster for many streams on a CPU)."""
+    """A model's layers run as the recording runs them. Steps where a layer's edit is active go by the
+    recording's loop (model.record.layer_loop), the one place c can be changed; with fused=True every other
+    stretch of steps goes by its fused method (model.record.layer_fused: the fused kernel, then c recomputed),
+    a few times fewer Python steps for one stream; without, by the loop too (faster for many streams on a CPU)."""
 
     def __init__(self, model, fused=False):
         self.model, self.weights = model, loop_weights(model)
         self.singles = single_layers(model) if fused else None
 
     @torch.no_grad()
-    def run(self, x, h, c, first=0, edits=None, active=None, keep=slice(None)):
+    def run(self, x, h, c, first=0, edits=None, active=None, keep=slice(None), with_c=True):
         """Layers first.. over the steps of x: character ids [steps] when first is 0, else the h of layer
         first - 1, [steps, 1 or streams, H] (one input shared by all streams costs one projection). h and c
         [layers - first, streams, H] hold the state before the first step and are left holding the state after
         the last. edits {layer: (a, b)}, [steps or 1, streams or 1, H], are layer_loop's edit at the steps where
-        active [steps] is true. Returns c and h of the streams `keep` at every step, [2, layers - first, steps,
-        kept, H], or None for keep=None."""
+        active [steps] is true. Returns (c, h) of the streams `keep` at every step, [layers - first, steps,
+        kept, H] each; None for keep=None, and c None without with_c (the fused kernel then skips c's
+        recomputation: a third of an unchanged stretch's time)."""
         n_layers, streams, hidden = h.shape
         steps = len(x)
         edits = {k: tuple(e.expand(steps, streams, hidden) for e in ab) for k, ab in (edits or {}).items()}
-        out = None if keep is None else h.new_empty(2, n_layers, steps, len(range(streams)[keep]), hidden)
+        kept = len(range(streams)[keep]) if keep is not None else 0
+        c_out = h.new_empty(n_layers, steps, kept, hidden) if keep is not None and with_c else None
+        h_out = h.new_empty(n_layers, steps, kept, hidden) if keep is not None else None
         block = max(1, PROJECTION_ROWS // streams)  # steps at a time: bounds the projections' memory
         for t0 in range(0, steps, block):
             inp = x[t0:t0 + block]
             for k, layer in enumerate(range(first, first + n_layers)):
                 hs, cs = h.new_empty(len(inp), streams, hidden), h.new_empty(len(inp), streams, hidden)
-                if self.singles is not None and layer not in edits:
-                    x_in = self.model.embed(inp)[:, None].expand(-1, streams, -1) if layer == 0 else inp
-                    weights = layer_weights(self.model, layer)
-                    layer_fused(x_in, weights, h[k], c[k], hs, cs, None, self.singles[layer])
-                else:
-                    w_in, w_hh_t, bias = self.weights[layer]
-                    if layer == 0:
-                        xproj = w_in[inp][:, None]
+                edit, c_now = edits.get(layer), c[k]
+                where = np.asarray(active[t0:t0 + len(inp)], bool) if edit else None
+                for a, b, kernel in stretches(len(inp), where, self.singles is not None):
+                    h_in = h[k] if not a else hs[a - 1]
+                    if kernel:
+                        c_now = self.fused(layer, inp[a:b], h_in, c_now, hs[a:b], cs[a:b] if with_c else None)
                     else:
-                        xproj = torch.addmm(bias, inp.flatten(0, 1), w_in).view(len(inp), -1, 4 * hidden)
-                    edit = None
-                    if layer in edits:
-                        a, b = edits[layer]
-                        edit = (list(active[t0:t0 + block]), a[t0:t0 + block], b[t0:t0 + block])
-                    layer_loop(xproj.expand(-1, streams, -1), w_hh_t, h[k], c[k], hs, cs, edit=edit)
-                h[k], c[k] = hs[-1], cs[-1]
-                if out is not None:
-                    out[0, k, t0:t0 + len(inp)], out[1, k, t0:t0 + len(inp)] = cs[:, keep], hs[:, keep]
+                        part = edit and (list(where[a:b]), edit[0][t0 + a:t0 + b], edit[1][t0 + a:t0 + b])
+                        self.loop(layer, inp[a:b], h_in, c_now, hs[a:b], cs[a:b], part)
+                        c_now = cs[b - 1]
+                h[k], c[k] = hs[-1], c_now
+                if h_out is not None:
+                    h_out[k, t0:t0 + len(inp)] = hs[:, keep]
+                if c_out is not None:
+                    c_out[k, t0:t0 + len(inp)] = cs[:, keep]
                 inp = hs
-        return out
+        return c_out, h_out
+
+    def fused(self, layer, inp, h, c, hs, cs):
+        """The last c (of the stretch)."""
+        x_in = self.model.embed(inp)[:, None].expand(-1, h.shape[0], -1) if layer == 0 else inp
+        return layer_fused(x_in, layer_weights(self.model, layer), h, c, hs, cs, None, self.singles[layer])
+
+    def loop(self, layer, inp, h, c, hs, cs, edit):
+        w_in, w_hh_t, bias = self.weights[layer]
+        if layer == 0:
+            xproj = w_in[inp][:, None]
+        else:
+            xproj = torch.addmm(bias, inp.flatten(0, 1), w_in).view(len(inp), -1, w_in.shape[1])
+        layer_loop(xproj.expand(-1, h.shape[0], -1), w_hh_t, h, c, hs, cs, edit=edit)
 
 
 def encode(model, rec, start, stop):
@@ -218,10 +251,10 @@ class Outcome:
     top5_ids_after: np.ndarray
     top5_p_before: np.ndarray
     top5_p_after: np.ndarray
-    c_before: np.ndarray
-    c_after: np.ndarray
-    h_before: np.ndarray
-    h_after: np.ndarray
+    c_before: np.ndarray = None  # these four: None unless asked for (intervene's states)
+    c_after: np.ndarray = None
+    h_before: np.ndarray = None
+    h_after: np.ndarray = None
 
     @property
     def delta(self):
@@ -237,8 +270,10 @@ def clip_window(rec, start, stop):
 
 
 @torch.no_grad()
-def intervene(model, rec, changes, start, stop, active=None, from_zero=False):
-    """Re-run the model over [start, stop) with the changes made where active (default: everywhere)."""
+def intervene(model, rec, changes, start, stop, active=None, from_zero=False, states=True):
+    """Re-run the model over [start, stop) with the changes made where active (default: everywhere). states:
+    also every cell's c and h before and after (what the loss and guesses alone do not need: about a third of
+    the time)."""
     start, stop = clip_window(rec, start, stop)
     steps = stop - start
     active = np.ones(steps, bool) if active is None else np.asarray(active, bool)
@@ -246,14 +281,15 @@ def intervene(model, rec, changes, start, stop, active=None, from_zero=False):
         raise InterveneError(f"the positions to change cover {len(active)} chars, the window {steps}")
     ids = encode(model, rec, start, stop + 1)  # the window and the character after it, where there is one
     h, c = initial_state(model, rec, start, from_zero)
-    states = Layers(model, fused=True).run(ids[:steps], h, c, edits=affine(model, changes, steps, rec),
-                                           active=active)[..., 0, :]
-    loss, top_i, top_p = guesses(model, states[1, -1], ids[1:])
+    c_steps, h_steps = Layers(model, fused=True).run(ids[:steps], h, c, edits=affine(model, changes, steps, rec),
+                                                     active=active, keep=slice(0, 1), with_c=states)
+    loss, top_i, top_p = guesses(model, h_steps[-1, :, 0], ids[1:])
     ids_before, p_before = rec.top5_ids(start, stop)
-    after = states.permute(0, 1, 3, 2).cpu().numpy()  # [c/h, layers, cells, steps], the recording's layout
-    return Outcome(start, stop, active, rec.loss(start, stop), loss,
-                   ids_before, top_i, p_before, top_p,
-                   rec.states("c", start, stop), after[0], rec.states("h", start, stop), after[1])
+    cells = {}
+    if states:  # [layers, cells, steps], the recording's layout
+        cells = dict(c_before=rec.states("c", start, stop), c_after=c_steps[..., 0, :].transpose(1, 2).cpu().numpy(),
+                     h_before=rec.states("h", start, stop), h_after=h_steps[..., 0, :].transpose(1, 2).cpu().numpy())
+    return Outcome(start, stop, active, rec.loss(start, stop), loss, ids_before, top_i, p_before, top_p, **cells)
 
 
 @torch.no_grad()
@@ -288,10 +324,10 @@ def cells_that_matter(model, rec, position, context=200, op="zero", chars=""):
         a, b = torch.ones(streams, hidden, device=h0.device), torch.zeros(streams, hidden, device=h0.device)
         a[first + cells, cells], b[first + cells, cells] = 0, means[k]
         h, c = h0[k:].expand(-1, streams, -1).clone(), c0[k:].expand(-1, streams, -1).clone()
-        states = net.run(x, h, c, first=k, edits={k: (a[None], b[None])}, active=active,
-                            keep=slice(0, 1) if k == 0 else None)
+        _, h_steps = net.run(x, h, c, first=k, edits={k: (a[None], b[None])}, active=active,
+                             keep=slice(0, 1) if k == 0 else None, with_c=False)
         if k == 0:
-            unchanged = states[1, :, :, 0:1]  # [layers, steps, 1, H]: the input of every later group
+            unchanged = h_steps  # [layers, steps, 1, H]: the input of every later group
         if k + 1 < layers:
             x = unchanged[k]
         tops.append(h[-1])
@@ -443,7 +479,7 @@ def main(argv=None):
         changes = [parse_change(spec, op, value) for spec in args.cell]
         start, stop = clip_window(rec, args.start, args.stop)
         active, name = positions(args, rec, start, stop)
-        out = intervene(model, rec, changes, start, stop, active, args.from_zero)
+        out = intervene(model, rec, changes, start, stop, active, args.from_zero, states=False)
         report(out, rec, changes, name, args.json)
 
 

@@ -91,9 +91,12 @@ def layer_loop(xproj, w_hh_t, h, c, hs, cs, ifo=None, edit=None):
 
 
 def layer_fused(x, weights, h, c, hs, cs, ifo, single_layer):
-    """One layer: h from the fused kernel, then the gates for all steps at once and c by its recurrence."""
+    """One layer: h from the fused kernel, then the gates for all steps at once and c by its recurrence. With
+    cs None (only h of every step is wanted) no gates are recomputed: the kernel's own last c is returned."""
     w_ih, w_hh, bias = weights
-    hs[:], _ = single_layer(x, (h[None], c[None]))
+    hs[:], (_, c_last) = single_layer(x, (h[None], c[None]))
+    if cs is None:
+        return c_last[0]
     h_prev = torch.cat([h[None], hs[:-1]])
     i, f, g, o = split_gates(x @ w_ih.t() + h_prev @ w_hh.t() + bias)
     ig = i * g
@@ -101,6 +104,7 @@ def layer_fused(x, weights, h, c, hs, cs, ifo, single_layer):
         c = torch.addcmul(ig[t], f[t], c, out=cs[t])
     if ifo is not None:
         ifo[0], ifo[1], ifo[2] = i, f, o
+    return c
 
 
 def raw_weights(model, layer):

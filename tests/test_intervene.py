@@ -74,13 +74,27 @@ def test_a_clamp_agrees_with_an_lstmcell_loop_that_forces_the_value(trained, lay
     model, _, rec = trained
     start, stop = 700, 1100
     active = np.zeros(stop - start, bool)
-    active[50:120] = active[300:] = True
+    active[50:120] = active[200:203] = active[206:209] = active[300:] = True  # unchanged stretches of 3 and 97
     out = intervene(model, rec, [Change(layer, 9, "clamp", 1.5)], start, stop, active)
     c, h, loss = reference_clamp(model, rec, start, stop, layer, 9, 1.5, active)
     np.testing.assert_allclose(out.c_after, c, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out.h_after, h, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out.loss_after, loss, rtol=1e-4, atol=1e-4)
     assert np.all(out.c_after[layer, 9][active] == 1.5)
+
+
+def test_without_states_the_loss_and_guesses_are_the_same(trained):
+    """states=False (the page, the CLI) skips recomputing c where nothing changed; what it returns must not move."""
+    model, _, rec = trained
+    start, stop = 700, 1100
+    active = np.zeros(stop - start, bool)
+    active[50:120] = active[300:] = True
+    full = intervene(model, rec, [Change(1, 9, "clamp", 1.5)], start, stop, active)
+    lean = intervene(model, rec, [Change(1, 9, "clamp", 1.5)], start, stop, active, states=False)
+    assert lean.c_after is None and lean.h_before is None
+    np.testing.assert_allclose(lean.loss_after, full.loss_after, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lean.top5_p_after, full.top5_p_after, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(lean.loss_before, full.loss_before)
 
 
 @pytest.mark.parametrize("op", ["zero", "mean"])

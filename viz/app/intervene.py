@@ -96,7 +96,7 @@ def compute(run, checkpoint, cells, op, value, where, concept, regex, span, star
               "span": {"span": span}}.get(where, {})
     args = SimpleNamespace(**{"where": None, "not_where": None, "regex": None, "span": None, **chosen})
     active, name = positions(args, rec, start, stop)
-    return rec, intervene(model, rec, changes, start, stop, active), changes, describe(changes, name)
+    return rec, intervene(model, rec, changes, start, stop, active, states=False), changes, describe(changes, name)
 
 
 def top5_after(rec, out):
