@@ -9,7 +9,9 @@
    paint(p, levels, prefix)  levels: base64, one uint8 per span; span i shows base classes + prefix + level.
                              The prefix names the scale: "v", the activation scale of viz.colors; a view with
                              its own scale (a diverging one for a loss difference, say) brings its own classes.
-                             Only the spans whose level changed are restyled.
+                             Only the spans whose level changed are restyled, and of those only the spans in
+                             p.live, where a view sets it: [a, b) ranges of the spans on screen (Compare's
+                             rows); refresh(p, a, b) restyles a range once it comes into view.
    mark(p, cls, stretches)   the spans of each [a, b) stretch (counted from the painter's first span) get the
                              base class cls; the others lose it.
    A root with a _tip(span) function gets the hover box over its spans: _tip returns tipAt(...) or null.
@@ -31,7 +33,8 @@
   function painter(root) {
     const spans = Array.from(root.getElementsByClassName('ch'));
     return {spans: spans, base: new Uint8Array(spans.length), bases: ['ch'], classes: [], marked: {}, levels: null,
-            prefix: null, start: spans.length ? Number(spans[0].dataset.i) : 0, hover: null, exact: null, asked: null};
+            applied: new Int16Array(spans.length).fill(-1), live: null, prefix: null,
+            start: spans.length ? Number(spans[0].dataset.i) : 0, hover: null, exact: null, asked: null};
   }
 
   /* The whole class attribute of a span with base classes p.bases[id], at each level of the painted scale:
@@ -42,16 +45,25 @@
   }
 
   function paint(p, levels, prefix) {
-    const next = bytes(levels), old = p.levels, spans = p.spans, base = p.base;
-    const all = old === null || prefix !== p.prefix, n = Math.min(next.length, spans.length);
+    p.levels = bytes(levels);
     if (prefix !== p.prefix) {
       p.prefix = prefix;
       p.classes = [];
+      p.applied.fill(-1);
     }
-    for (let i = 0; i < n; i++) {
-      if (all || next[i] !== old[i]) spans[i].className = classes(p, base[i])[next[i]];
+    for (const [a, b] of p.live || [[0, p.spans.length]]) refresh(p, a, b);
+  }
+
+  /* Spans [a, b) shown at the painted levels: those whose level is another are restyled. */
+  function refresh(p, a, b) {
+    const next = p.levels, spans = p.spans, base = p.base, applied = p.applied;
+    if (next === null) return;
+    for (let i = a, n = Math.min(b, next.length, spans.length); i < n; i++) {
+      if (applied[i] !== next[i]) {
+        spans[i].className = classes(p, base[i])[next[i]];
+        applied[i] = next[i];
+      }
     }
-    p.levels = next;
   }
 
   function restyle(p, i, bases) {
@@ -61,6 +73,7 @@
     if (p.levels === null) return;  // not painted yet: the first paint styles every span
     const level = p.levels[i];
     p.spans[i].className = level === undefined ? bases : classes(p, id)[level];
+    if (level !== undefined) p.applied[i] = level;
   }
 
   function mark(p, cls, stretches) {
@@ -189,7 +202,7 @@
     requestAnimationFrame(() => setTimeout(() => window.dash_clientside.set_props(id, {data: data})));
   }
 
-  window.cellscope = {bytes: bytes, floats: floats, painter: painter, paint: paint, mark: mark,
+  window.cellscope = {bytes: bytes, floats: floats, painter: painter, paint: paint, refresh: refresh, mark: mark,
                       hoverData: hoverData, ask: ask, tipAt: tipAt, retip: retip, syncUrl: syncUrl,
                       afterPaint: afterPaint};
 

@@ -23,15 +23,27 @@
     box._rows = texts.map(t => cellscope.painter(t));
     texts.forEach((t, r) => { t._tip = span => tip(box, win, r, span); });
     // Only the chunks within half a row's height of the scrolled-to lines are rendered (the browser's own
-    // content-visibility: auto would render a whole viewport's margin around each row).
+    // content-visibility: auto would render a whole viewport's margin around each row), and only their spans
+    // are recoloured by a cell switch (the painter's live ranges); the others once they come near.
+    const bounds = texts.map(t => {  // the first span of each chunk, and the end
+      const from = [0];
+      for (const c of t.children) from.push(from[from.length - 1] + c.getElementsByClassName('ch').length);
+      return from;
+    });
     const reveal = () => {
       box._revealing = false;
-      for (const t of texts) {
+      texts.forEach((t, r) => {
         const top = t.scrollTop - t.clientHeight / 2, bottom = t.scrollTop + 1.5 * t.clientHeight;
         const chunks = Array.from(t.children);  // read every position first: one layout per row
         const near = chunks.map(c => c.offsetTop + c.offsetHeight >= top && c.offsetTop <= bottom);
-        chunks.forEach((c, k) => { c.style.contentVisibility = near[k] ? 'visible' : 'hidden'; });
-      }
+        const p = box._rows[r], from = bounds[r];
+        p.live = [];
+        chunks.forEach((c, k) => {
+          c.style.contentVisibility = near[k] ? 'visible' : 'hidden';
+          if (near[k]) p.live.push([from[k], from[k + 1]]);
+        });
+        for (const [a, b] of p.live) cellscope.refresh(p, a, b);
+      });
     };
     texts.forEach(t => t.addEventListener('scroll', () => {
       for (const other of texts) {

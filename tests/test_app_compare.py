@@ -77,10 +77,32 @@ def wait_painted(duo, contains="", marked=""):
 
 
 def row_classes(duo):
-    """Per row, the class list of every character span."""
-    return duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#cmp-rows .cmp-text'),"
-        " t => Array.from(t.querySelectorAll('.ch'), e => e.className))")
+    """Per row, the class list of every character span as the user sees it: each chunk read while it is
+    scrolled to (a cell switch restyles the chunks near the view at once, the others as they come near)."""
+    return duo.driver.execute_async_script("""
+      const done = arguments[arguments.length - 1];
+      const texts = Array.from(document.querySelectorAll('#cmp-rows .cmp-text'));
+      const out = texts.map(t => Array.from(t.getElementsByClassName('ch'), () => null));
+      const frame = () => new Promise(r => requestAnimationFrame(r));
+      const read = () => texts.forEach((t, r) => {
+        let i = 0;
+        for (const chunk of t.children) {
+          for (const e of chunk.getElementsByClassName('ch')) {
+            if (chunk.style.contentVisibility === 'visible' && out[r][i] === null) out[r][i] = e.className;
+            i++;
+          }
+        }
+      });
+      (async () => {
+        for (let top = 0; top <= texts[0].scrollHeight; top += texts[0].clientHeight / 2) {
+          texts[0].scrollTop = top;  // the other rows follow
+          for (let k = 0; k < 3; k++) await frame();
+          read();
+        }
+        texts[0].scrollTop = 0;
+        done(out);
+      })();
+    """)
 
 
 def expected_classes(run, layer, cell, kind, start, stop, underlined="quotes"):
