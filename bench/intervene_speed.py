@@ -1,7 +1,8 @@
 """Intervention speed: one intervention over a 5,000-char window end to end (read the recorded state, re-run
 with a cell clamped inside quotes, colour levels of the change in loss) vs a bare fused forward (embedding ->
 nn.LSTM -> decoder) over the same window, in this process; and the "which cells matter" ranking of every cell
-at one position with 200 chars of context.
+at one position with 200 chars of context, and the floor of that ranking: its matmuls alone, timed as
+plain addmm calls of its shape.
 
     python bench/intervene_speed.py [--run runs/bench-intervene] [--window 5000] [--context 200] [--repeat 3]
 
@@ -67,6 +68,22 @@ def bare_forward(model, rec, start, stop):
     return forward
 
 
+def ranking_matmuls(layers, hidden, context):
+    """(FLOPs of the ranking's matmuls, the seconds they take at this machine's addmm rate, measured now on the
+    ranking's own shape): its floor, whatever the code around them. Group k (one stream per cell of layer k, and
+    group 0 the unchanged run too) runs its recurrent matmul at layers k.. and an input projection above k."""
+    rows = sum((hidden + (k == 0)) * (2 * (layers - k) - 1) for k in range(layers)) * (context + 1)
+    flops = rows * 2 * hidden * 4 * hidden
+    a, w, bias = torch.randn(hidden + 1, hidden), torch.randn(hidden, 4 * hidden), torch.randn(4 * hidden)
+    reps = max(1, rows // (hidden + 1) // 4)
+    torch.addmm(bias, a, w)
+    start = time.perf_counter()
+    for _ in range(reps):
+        torch.addmm(bias, a, w)
+    rate = 2 * (hidden + 1) * hidden * 4 * hidden * reps / (time.perf_counter() - start)
+    return flops, flops / rate
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--run", type=Path, default=ROOT / "runs" / "bench-intervene")
@@ -85,11 +102,13 @@ def main():
         out = intervene(model, opened, [Change(1, 160, "clamp", -1.0)], start, stop, active, states=False)
         quantize(np.tanh(out.delta))
 
-    bare, window, ranking = [], [], []
+    bare, window, ranking, floor = [], [], [], []
     for _ in range(args.repeat):
         bare.append(timed(bare_forward(model, rec, start, stop)))
         window.append(timed(one_intervention))
         ranking.append(timed(lambda: cells_that_matter(model, rec, position, args.context)))
+        flops, seconds = ranking_matmuls(model.config.layers, model.config.hidden, args.context)
+        floor.append(seconds)
     cells = model.config.layers * model.config.hidden
     print(f"{model.config.layers}x{model.config.hidden}, recording of {rec.n_chars:,} chars; {cpu()}")
     print(f"bare fused forward + decoder over {args.window:,} chars: {min(bare) * 1e3:.0f} ms "
@@ -97,7 +116,8 @@ def main():
     print(f"intervention over {args.window:,} chars, end to end: {min(window) * 1e3:.0f} ms "
           f"(best of {', '.join(f'{t * 1e3:.0f}' for t in window)}; goal <= 1000)")
     print(f"ranking all {cells} cells at one position, {args.context} chars of context: {min(ranking) * 1e3:.0f} ms "
-          f"(best of {', '.join(f'{t * 1e3:.0f}' for t in ranking)}; goal <= 2000)")
+          f"(best of {', '.join(f'{t * 1e3:.0f}' for t in ranking)}; goal <= 2000); its matmuls alone "
+          f"({flops / 1e9:.0f} GFLOP) at this machine's addmm rate: {min(floor) * 1e3:.0f} ms")
     print(f"ratio={min(window) / min(bare):.2f}")
 
 

@@ -79,15 +79,15 @@ def layer_loop(xproj, w_hh_t, h, c, hs, cs, ifo=None, edit=None):
     bools) is true, c := a c + b, with a and b [steps, streams or 1, H] (broadcast views are fine), before h is
     made from it; so h = o tanh(c') and the change flows on in time and, through hs, up the layers."""
     active, a, b = edit or (None, None, None)
-    for t, xp in enumerate(xproj.unbind(0)):
+    for t, (xp, c_out, h_out) in enumerate(zip(xproj.unbind(0), cs.unbind(0), hs.unbind(0))):
         i, f, sg, o = torch.addmm(xp, h, w_hh_t).sigmoid_().chunk(4, -1)
         if ifo is not None:
             for k, gate in enumerate((i, f, o)):
                 ifo[k, t] = gate
-        c = torch.addcmul(torch.addcmul(i.neg(), f, c), i, sg, value=2, out=cs[t])  # f c + i (2 sg - 1)
+        c = torch.addcmul(torch.addcmul(i.neg(), f, c), i, sg, value=2, out=c_out)  # f c + i (2 sg - 1)
         if active is not None and active[t]:
-            c.mul_(a[t]).add_(b[t])
-        h = torch.addcmul(o.neg(), o, torch.sigmoid(c * 2), value=2, out=hs[t])  # o tanh(c)
+            c = torch.addcmul(b[t], a[t], c, out=c_out)
+        h = torch.addcmul(o.neg(), o, torch.sigmoid(c * 2), value=2, out=h_out)  # o tanh(c)
 
 
 def layer_fused(x, weights, h, c, hs, cs, ifo, single_layer):
