@@ -89,13 +89,14 @@ def chrome():
     return driver
 
 
-def wait_for(driver, condition_js, timeout=60):
+def wait_for(driver, condition_js, timeout=60, poll=0.01):
+    """Poll: every call costs the browser and the driver CPU, so a wait of seconds polls less often."""
     end = time.time() + timeout
     while time.time() < end:
         found = driver.execute_script(condition_js)
         if found:
             return found
-        time.sleep(0.01)
+        time.sleep(poll)
     raise TimeoutError(condition_js)
 
 
