@@ -6,9 +6,9 @@ plain run is unchanged.
     torchrun --nproc-per-node 2 -m model.train -- war_and_peace.txt --run runs/wp
     torchrun --nproc-per-node 2 -m model.record -- runs/wp --all-checkpoints
 
-In training rank 0 alone evaluates, samples, writes the run and (--record) records; the others wait meanwhile
-in the next collective. Under model.record every rank records its share of the streams into the same files,
-which rank 0 makes and publishes (model/record.py).
+In training rank 0 alone evaluates, samples and writes the run; the others wait meanwhile in the next
+collective. A recording (model.record, or training's --record) is every rank's: each records its share of the
+streams into the same files, which rank 0 makes and publishes (model/record.py).
 """
 import contextlib
 import datetime
@@ -21,13 +21,10 @@ import torch.distributed as dist  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 TIMEOUT = datetime.timedelta(hours=1)  # how long the other ranks wait for rank 0 to evaluate and write
-_alone = False  # inside alone()
 
 
 def env_ranks():
     """(rank, world size) as torchrun sets them; (0, 1) for a plain run. Known before the group is joined."""
-    if _alone:
-        return 0, 1
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
@@ -43,20 +40,7 @@ def is_rank0():
 
 
 def active():
-    return not _alone and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-@contextlib.contextmanager
-def alone():
-    """Inside, this process acts as a plain run (rank 0 of 1, no collectives): for work rank 0 does by itself
-    while the others wait in the next collective (training's --record, as a sharded recording can round a few
-    values otherwise than model.record in one process)."""
-    global _alone
-    _alone = True
-    try:
-        yield
-    finally:
-        _alone = False
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 @contextlib.contextmanager

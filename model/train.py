@@ -319,7 +319,7 @@ def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, 
         if checkpoint_now or iteration % LOG_EVERY == 0:  # a NaN loss stops here, before it is checkpointed
             row = window.row(iteration, stream.epoch(iteration), opt.param_groups[0]["lr"], time.time() - start, run)
 
-        # evaluate, checkpoint and record (rank 0; the recording's time is outside the --max-minutes budget)
+        # evaluate and checkpoint (rank 0), record (every rank its share; outside the --max-minutes budget)
         if checkpoint_now:
             full_state = distributed.gathered(state)  # every rank's streams, so the checkpoint is a plain run's
             if main_rank:
@@ -328,13 +328,13 @@ def training_loop(corpus, text, vocab, hp, run, max_iters, max_minutes, device, 
                 if progress:
                     bar.write(f"{meta['name']}: val loss {meta['val_loss']:.4f} nats "
                               f"({row['bits_per_char']:.3f} bits/char)")
-            if main_rank and record_chars:
+            if record_chars:
+                distributed.barrier()  # rank 0's checkpoint is on disk: every rank records its share of it
                 began = time.time()
-                with distributed.alone():  # by itself, so byte for byte model.record's; the others wait
-                    record_run(run, checkpoints=meta["name"], max_chars=record_chars, progress=False)
+                record_run(run, checkpoints=rundir.checkpoint_name(iteration), max_chars=record_chars, progress=False)
                 deadline += time.time() - began
                 window.since += time.time() - began
-                if deadline < math.inf:
+                if main_rank and deadline < math.inf:
                     rundir.write_progress(run, deadline=deadline)
 
         # log

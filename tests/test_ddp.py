@@ -14,7 +14,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import model.train as train_module
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, real_text
 from model import rundir
 from model.checkpoint import load_checkpoint
 from model.record import record_run
@@ -104,11 +104,16 @@ def test_resume_under_two_ranks_continues_exactly(runs):
         torch.testing.assert_close(a[k], b[k], atol=0, rtol=0)
 
 
-def test_torchrun_command_line_trains_and_records_as_model_record_does(tmp_path, wp_excerpt_file):
-    run = tmp_path / "cli" / "wp"
-    cmd = ["torchrun", "--nproc-per-node", "2", "-m", "model.train", "--", str(wp_excerpt_file), "--run", str(run),
-           "--layers", "1", "--hidden", "32", "--batch-size", "16", "--seq-length", "50", "--checkpoint-every", "20",
-           "--max-iters", "100000", "--max-minutes", "0.02", "--record", "--record-chars", "3000"]
+def test_torchrun_command_line_trains_and_records_as_model_record_does(tmp_path):
+    """--record's recordings are made by both ranks, each its share of the streams: 10 streams of 1,000 chars,
+    5 a rank (4 or more rows a matmul, one thread, as model.record's here: MKL's kernels round otherwise,
+    tests/test_record_sharded.py)."""
+    corpus, run = tmp_path / "war_and_peace_100k.txt", tmp_path / "cli" / "wp"
+    corpus.write_text(real_text("war_and_peace.txt")[:100_000], encoding="utf-8")  # a 10,000-char validation split
+    cmd = ["torchrun", "--nproc-per-node", "2", "--master-port", str(free_port()), "-m", "model.train", "--",
+           str(corpus), "--run", str(run), "--layers", "1", "--hidden", "32", "--batch-size", "16",
+           "--seq-length", "50", "--checkpoint-every", "20", "--max-iters", "100000", "--max-minutes", "0.02",
+           "--record", "--record-chars", "10000"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert out.returncode == 0, out.stderr[-2000:]
@@ -117,7 +122,12 @@ def test_torchrun_command_line_trains_and_records_as_model_record_does(tmp_path,
     assert len(names) >= 2 and list(rundir.recordings(run)) == names
     again = tmp_path / "again" / "wp"  # the same run's checkpoints, recorded by model.record
     shutil.copytree(run, again, ignore=shutil.ignore_patterns("recordings", ".*.lock"))
-    record_run(again, all_checkpoints=True, max_chars=3000, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a rank (torchrun sets OMP_NUM_THREADS=1): the same matmul kernels
+    try:
+        record_run(again, all_checkpoints=True, max_chars=10_000, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     for name in names:
         files = sorted(p.name for p in (run / "recordings" / name).iterdir())
         assert files == sorted(p.name for p in (again / "recordings" / name).iterdir())
