@@ -182,21 +182,6 @@ def scatter(dst, block, per, t0, n, first=0):
             dst[..., lo:hi] = block[..., full, :hi - lo]
 
 
-class SharedFiles:
-    """The arrays rank 0's RecordingWriter made in its temporary folder, opened by another rank to write its
-    own positions in place (a BlockWriter writes through either)."""
-
-    def __init__(self, tmp, kinds):
-        self.kinds = kinds
-        self.states = {k: np.load(tmp / f"{k}.npy", mmap_mode="r+") for k in kinds}
-        self.top5_ids, self.top5_p, self.loss = (np.load(tmp / f"{name}.npy", mmap_mode="r+")
-                                                 for name in ("top5_ids", "top5_p", "loss"))
-
-    def flush(self):
-        for arr in [*self.states.values(), self.top5_ids, self.top5_p, self.loss]:
-            arr.flush()
-
-
 class BlockWriter:
     """Writes finished blocks into the recording's memory maps on a second thread while the next block is
     computed. The recording thread only converts a block to the stored dtype, in its own layout [kinds, layers,
@@ -388,7 +373,7 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     main_rank = distributed.is_rank0()
     writer = RecordingWriter(out_dir, text, vocab.chars, layers, hidden, kinds, meta, dtype) if main_rank else None
     tmp = distributed.from_rank0(writer.tmp if main_rank else None)  # the others wait until rank 0 made the files
-    files = writer if main_rank else SharedFiles(tmp, kinds)
+    writer = writer or RecordingWriter.join(tmp, kinds)
     counts = GateCounts(layers, hidden, kinds) if gates and model.config.cell != "rnn" else None
     stepper = Stepper(model, method, h, c, block)
     shape = (len(kinds), layers, block, len(mine), hidden)
@@ -396,7 +381,7 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     bar = tqdm(total=int(valid.sum()), unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True,
                desc="record")  # this rank's characters
     store = torch.float16 if dtype == "float16" else torch.float32
-    with BlockWriter(files, per, n, mine.start, shape, store) as disk:
+    with BlockWriter(writer, per, n, mine.start, shape, store) as disk:
         for t0 in range(0, per if mine else 0, block):  # a rank with no streams (fewer than ranks) only waits
             t1 = min(per, t0 + block)
             block_states = states[:, :, :t1 - t0]
@@ -412,7 +397,7 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     bar.close()
     gate_stats = counts.fractions(n) if counts else None
     if not main_rank:
-        files.flush()
+        writer.flush()
     distributed.barrier()  # every rank's blocks are in the files
     if main_rank:
         writer.finish(gate_stats=gate_stats)

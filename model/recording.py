@@ -56,9 +56,23 @@ class RecordingWriter:
         self.meta = dict(meta, n_chars=n, layers=layers, cells=cells, kinds=list(self.kinds), dtype=dtype,
                          vocab=list(vocab))
 
-    def finish(self, gate_stats=None):
+    @classmethod
+    def join(cls, tmp, kinds):
+        """The arrays another process's writer made in its temporary folder tmp, opened to write this process's
+        own positions in place (a rank of a sharded recording, model/record.py); that writer finishes."""
+        self = cls.__new__(cls)
+        self.tmp, self.kinds = Path(tmp), tuple(kinds)
+        self.states = {k: np.load(self.tmp / f"{k}.npy", mmap_mode="r+") for k in self.kinds}
+        self.top5_ids, self.top5_p, self.loss = (np.load(self.tmp / f"{name}.npy", mmap_mode="r+")
+                                                 for name in ("top5_ids", "top5_p", "loss"))
+        return self
+
+    def flush(self):
         for arr in [*self.states.values(), self.top5_ids, self.top5_p, self.loss]:
             arr.flush()
+
+    def finish(self, gate_stats=None):
+        self.flush()
         for name in os.listdir(self.tmp):
             with open(self.tmp / name, "rb+") as f:
                 os.fsync(f.fileno())
