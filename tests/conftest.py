@@ -2,6 +2,8 @@
 tests, and one tiny real run (trained for seconds, every checkpoint recorded)."""
 import contextlib
 import functools
+import importlib
+import io
 import socket
 from pathlib import Path
 
@@ -30,6 +32,15 @@ def real_path(name):
 def real_text(name):
     """The whole text of real_path(name)."""
     return real_path(name).read_text(encoding="utf-8")
+
+
+def run_main(module, *args):
+    """(exit status, stderr) of `python -m module args` run in this process: the same main() and error
+    reporting without a second torch import (tests/test_conventions.py runs each command line as a process)."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit:
+        importlib.import_module(module).main([str(a) for a in args])
+    return exit.value.code, stderr.getvalue()
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import viz
+from conftest import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [["-m", "model.train"], ["-m", "model.record"], ["-m", "model.sample"], ["-m", "model.intervene"],
@@ -38,17 +39,19 @@ def test_every_cli_answers_a_bad_flag_with_one_line_and_exit_2(command):
 
 @pytest.mark.parametrize("command", COMMANDS[1:], ids=lambda c: c[-1])
 def test_every_cli_answers_a_missing_run_with_one_line_and_exit_2(command, tmp_path):
+    """The bad-flag test above runs each command line as a process; its checks of the input run in this one."""
     extra = {"model.intervene": ["--cell", "0:0", "--ablate", "zero"], "viz.rank": ["--concept", "quotes"],
              "viz.export": ["--cell", "0:0", "-o", str(tmp_path / "page.html")]}.get(command[-1], [])
-    result = run([*command, str(tmp_path / "no-such-run"), *extra])
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
-    assert "no-such-run" in result.stderr
+    module = command[-1].removesuffix(".py")
+    code, stderr = run_main(module, tmp_path / "no-such-run", *extra)
+    assert code == 2, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
+    assert "no-such-run" in stderr
 
 
 def test_train_answers_a_bad_corpus_with_one_line_and_exit_2(tmp_path):
     binary = tmp_path / "data.bin"
     binary.write_bytes(bytes(range(256)) * 10)
-    result = run(["-m", "model.train", str(binary), "--run", str(tmp_path / "run")])
-    assert result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    code, stderr = run_main("model.train", binary, "--run", tmp_path / "run")
+    assert code == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1
     assert not (tmp_path / "run").exists()

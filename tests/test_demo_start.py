@@ -9,7 +9,7 @@ from conftest import served
 from demo import build
 from model import rundir
 
-RECIPE = dict(layers=1, hidden=64, batch_size=16, seq_length=50, max_iters=800, checkpoint_every=200)
+RECIPE = dict(layers=1, hidden=64, batch_size=16, seq_length=50, max_iters=400, checkpoint_every=200)
 
 
 @pytest.fixture

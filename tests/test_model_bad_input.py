@@ -1,18 +1,17 @@
 """Bad input to the command line: one clear line on stderr, a non-zero exit, and nothing on disk lost."""
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, real_text
+from conftest import ROOT, real_text, run_main
 from model import rundir
 
 
 def run_cli(module, *args):
-    out = subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True)
-    lines = out.stderr.strip().splitlines()
-    return out.returncode, lines[-1] if lines else "", len(lines)
+    """(exit status, last stderr line, stderr line count)."""
+    code, stderr = run_main(module, *args)
+    lines = stderr.strip().splitlines()
+    return code, lines[-1] if lines else "", len(lines)
 
 
 @pytest.mark.parametrize("content, message", [
