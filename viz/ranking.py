@@ -7,8 +7,10 @@ or Spearman correlation. Rank measures are invariant to any increasing map, so r
 Recordings are float16, which has only 65536 bit patterns: counting a cell's bit patterns (all
 positions, then the smaller side of the mask) gives every rank, tie and sum exactly in O(n), where sorting
 each cell costs O(n log n). On a million characters: ~3.5 ms of CPU per cell this way, 140-180 ms for argsort
-alone (bench/rank_speed.py). Cells are read from the memory map one at a time, chunks of cells in parallel
-(threads, or processes for big recordings), so memory stays bounded whatever the recording's length.
+alone (bench/rank_speed.py). The count of all positions is made anyway; the inside counts of the most even
+binary concepts ride along in its spare bits (_riders), so ranking one concept costs one pass over the cell.
+Cells are read from the memory map one at a time, chunks of cells in parallel (threads, or processes for big
+recordings), so memory stays bounded whatever the recording's length.
 """
 import multiprocessing
 import os
@@ -51,10 +53,11 @@ SORTED_VALUES = _by_value(np.arange(N_PATTERNS, dtype=np.uint16).view(np.float16
 def _histogram(patterns, weights=None):
     """Counts (or weight sums) per distinct finite float16 value, increasing, of uint16 bit patterns.
 
-    np.add.at into int64 (float64) bins reads the uint16 patterns as they are: np.bincount wants them as intp,
-    and the 8-byte copy plus its range-finding pass make it twice as slow (3 ms against 6 per million positions).
+    np.add.at into int64 (or the weights' dtype) bins reads the uint16 patterns as they are: np.bincount wants
+    them as intp, and the 8-byte copy plus its range-finding pass make it twice as slow (3 ms against 6 per
+    million positions).
     """
-    hist = np.zeros(N_PATTERNS, np.int64 if weights is None else np.float64)
+    hist = np.zeros(N_PATTERNS, np.int64 if weights is None else weights.dtype)
     np.add.at(hist, patterns, 1 if weights is None else weights)
     return _by_value(hist)
 
@@ -77,16 +80,20 @@ def _prepare_mask(mask):
     return inside_is_smaller, np.flatnonzero(mask if inside_is_smaller else ~mask)
 
 
-def _auroc(patterns, total, prepared):
+def _auroc(patterns, total, prepared, inside=None):
     """(unfolded AUROC, mean inside, mean outside) of one cell's float16 bit patterns, given the histogram of
-    all its positions (shared by every concept scored at once): one histogram of the smaller side of the mask
-    (the other side is the difference), then the arithmetic over the range of values the cell uses."""
+    all its positions (shared by every concept scored at once) and, if it rode along (_riders), that of the
+    inside: else one histogram of the smaller side of the mask (the other side is the difference), then the
+    arithmetic over the range of values the cell uses."""
     inside_is_smaller, smaller = prepared
     seen = np.flatnonzero(total)  # a cell uses a fraction of float16's range: the rest is all zeros
     if len(seen) == 0:  # no finite value at all
         return np.nan, np.nan, np.nan
     used = slice(seen[0], seen[-1] + 1)
-    part = _histogram(patterns[smaller])[used]
+    if inside is None:
+        part = _histogram(patterns[smaller])[used]
+    else:
+        part = inside[used] if inside_is_smaller else total[used] - inside[used]
     total, values_used = total[used], SORTED_VALUES[used]
     inside, out = (part, total - part) if inside_is_smaller else (total - part, part)
     out_up_to = np.cumsum(out)
@@ -177,17 +184,41 @@ def _binary_mask(mask, n):
     return mask
 
 
-def _score_chunk(recording, targets, chunk, job):
+def _riders(targets, n):
+    """(int64 weight per position, {target index: bit offset}): the count of all positions made with these
+    weights also counts the inside of a few binary concepts, each in its own bits (a count is < 2**bits), so
+    that they cost no pass of their own. The riders are the most even concepts, whose smaller side would
+    cost the most to count apart; (None, {}) when no binary concept is scored."""
+    bits = max(1, n.bit_length())
+    binary = sorted((k for k, (metric, _) in enumerate(targets) if metric == "auroc"),
+                    key=lambda k: -len(targets[k][1][1]))
+    riders = {k: bits * (slot + 1) for slot, k in enumerate(binary[:63 // bits - 1])}
+    if not riders:
+        return None, riders
+    weights = np.ones(n, np.int64)
+    for k, offset in riders.items():
+        inside_is_smaller, smaller = targets[k][1]
+        inside = np.zeros(n, bool)
+        inside[smaller] = True
+        weights += (inside if inside_is_smaller else ~inside).astype(np.int64) << offset
+    return weights, riders
+
+
+def _score_chunk(recording, targets, riders, chunk, job):
     """Scores of one chunk of cells (kind, layer, first cell) against each prepared (metric, target), as
     rows of score_cells' DataFrame, one frame per target. Each cell is read and histogrammed once for all."""
     kind, layer, start = job
+    weights, offsets = riders
+    low = (1 << max(1, recording.n_chars.bit_length())) - 1
     rows = recording.rows(kind, layer, start, min(start + chunk, recording.cells))
     raw = np.empty((len(targets), 3, len(rows)))
     for i, row in enumerate(rows):
         patterns = row.view(np.uint16)
-        total = _histogram(patterns)
+        counts = _histogram(patterns, weights)
+        total = counts & low
         for k, (metric, target) in enumerate(targets):
-            raw[k, :, i] = (_auroc(patterns, total, target) if metric == "auroc" else
+            inside = (counts >> offsets[k]) & low if k in offsets else None
+            raw[k, :, i] = (_auroc(patterns, total, target, inside) if metric == "auroc" else
                             (_correlation(patterns, total, target, metric), np.nan, np.nan))
     frames = []
     for (metric, _), (value, mean_in, mean_out) in zip(targets, raw):
@@ -202,24 +233,24 @@ def _score_chunk(recording, targets, chunk, job):
 _worker = {}
 
 
-def _start_worker(path, targets, chunk):
-    _worker["score"] = partial(_score_chunk, Recording.open(path), targets, chunk)
+def _start_worker(path, targets, riders, chunk):
+    _worker["score"] = partial(_score_chunk, Recording.open(path), targets, riders, chunk)
 
 
 def _score_in_worker(job):
     return _worker["score"](job)
 
 
-def _pool(recording, kinds, targets, chunk):
+def _pool(recording, kinds, targets, riders, chunk):
     """Threads for small recordings; worker processes for big ones. np.add.at holds the GIL for part of
     its work: two threads count ~1.3x as fast as one, two processes ~1.7x (bench/rank_speed.py). Workers are forked (0.03 s) from a single-threaded process
     such as the CLI; a threaded one (the dashboard's server) could deadlock forked, so it spawns them (~1 s)."""
     work = len(kinds) * recording.layers * recording.cells * recording.n_chars * len(targets)
     start = "fork" if threading.active_count() == 1 else "spawn"
     if WORKERS == 1 or work < PROCESS_WORK[start]:
-        return ThreadPoolExecutor(WORKERS), partial(_score_chunk, recording, targets, chunk)
+        return ThreadPoolExecutor(WORKERS), partial(_score_chunk, recording, targets, riders, chunk)
     pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(start), initializer=_start_worker,
-                               initargs=(recording.path, targets, chunk))
+                               initargs=(recording.path, targets, riders, chunk))
     return pool, _score_in_worker
 
 
@@ -260,7 +291,7 @@ def score_many(recording, targets, kinds=("c", "h"), metrics=None, chunk=64, pro
     chunk = max(1, min(chunk, READ_ELEMENTS // recording.n_chars))
     jobs = [(kind, layer, start) for kind in kinds for layer in range(recording.layers)
             for start in range(0, recording.cells, chunk)]
-    pool, score_chunk = _pool(recording, kinds, prepared, chunk)
+    pool, score_chunk = _pool(recording, kinds, prepared, _riders(prepared, recording.n_chars), chunk)
     parts = []
     with pool:
         for part in pool.map(score_chunk, jobs):
