@@ -310,6 +310,19 @@ def test_export_downloads_the_view(duo, runs):
     assert [int(v) for v, _ in spans] == expected_levels(runs["tiny"], newest(runs["tiny"]), 1, 2, "c", 500, 1500)
     assert "<script" not in page
 
+    choose(duo, "#b-colour", "loss")  # coloured by the loss, the export is too: the same levels as the page
+    wait_painted(duo, "|loss")
+    on_page = duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#b-text .ch'), e => Number(/\\bl(\\d+)\\b/.exec(e.className)[1]))")
+    for p in _files(path):
+        p.unlink()
+    duo.find_element("#b-export").click()
+    WebDriverWait(duo.driver, 10).until(lambda d: [p for p in _files(path) if p.name.endswith(".html")])
+    page = next(p for p in _files(path) if p.name.endswith(".html")).read_text(encoding="utf-8")
+    assert [int(v) for v in re.findall(r'<span class="ch l(\d+)"', page)] == on_page
+    assert len(set(on_page)) > 3  # the losses spread over the scale
+    choose(duo, "#b-colour", "cell")
+
 
 def _files(path):
     return [p for p in Path(path).iterdir() if not p.name.endswith(".crdownload")]

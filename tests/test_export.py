@@ -1,4 +1,5 @@
 import json
+import shutil
 import re
 import subprocess
 import sys
@@ -8,9 +9,11 @@ import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 
-from conftest import HOSTILE, real_path, real_text
+from conftest import HOSTILE, real_path, real_text, run_main
 from model.recording import Recording, RecordingWriter
-from viz.colors import quantize
+from model.errors import CellscopeError
+from viz.colors import delta_levels, loss_levels, quantize
+from viz.export import main as export_main
 from viz.standalone import export_html
 from viz.text_html import GLYPHS
 
@@ -150,3 +153,34 @@ def test_bad_input_is_one_line_and_leaves_the_old_page(run, tmp_path, args, mess
 def test_export_never_imports_torch():
     code = "import sys, viz.export; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_coloured_by_loss_or_advantage_each_character_shows_its_own_loss(run, tmp_path):
+    """As Browse colours by loss: character t by the loss of predicting it, which the recording holds at t - 1."""
+    ours = tmp_path / "x"
+    shutil.copytree(run, ours)
+    rec = Recording.open(ours / "recordings" / "iter-000700")
+    own = np.r_[np.nan, np.load(rec.path / "loss.npy")[99:399]]  # characters 100..400
+    page = export_html(ours, 1, 3, "c", 100, 400, colour="loss")
+    assert [int(v) for v in re.findall(r'<span class="ch l(\d+)"', page)] == loss_levels(own[1:]).tolist()
+    assert 'class="v' not in page.split("</table>")[1]  # neither the text nor the bar uses the cell's scale
+    with pytest.raises(CellscopeError, match="python -m viz.ngram"):
+        export_html(ours, 1, 3, "c", 100, 400, colour="advantage")
+
+    ngram = np.random.default_rng(5).uniform(0, 4, rec.n_chars).astype(np.float32)
+    np.save(rec.path / "ngram_loss.npy", ngram)
+    page = export_html(ours, 1, 3, "c", 100, 400, colour="advantage")
+    want = delta_levels(own[1:] - np.r_[ngram[99:399]]).tolist()
+    assert [int(v) for v in re.findall(r'<span class="ch d(\d+)"', page)] == want
+    soup = BeautifulSoup(page, "html.parser")
+    first = soup.find("span", attrs={"data-i": "101"})["title"]
+    assert f"LSTM loss {own[2]:.2f} nats, n-gram {ngram[100]:.2f}" in first
+
+
+def test_the_command_line_colours_by_loss_and_says_where_the_ngram_is_missing(run, tmp_path):
+    out = tmp_path / "loss.html"
+    export_main([str(run), "--cell", "1:3", "--stop", "200", "--colour", "loss", "-o", str(out)])
+    assert len(re.findall(r'<span class="ch l\d+"', out.read_text(encoding="utf-8"))) == 200
+    code, stderr = run_main("viz.export", run, "--cell", "1:3", "--colour", "advantage", "-o", tmp_path / "a.html")
+    assert code == 2 and stderr.count("\n") == 1 and "python -m viz.ngram" in stderr
+    assert not (tmp_path / "a.html").exists()

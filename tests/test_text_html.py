@@ -7,7 +7,7 @@ from bs4 import BeautifulSoup
 
 from conftest import HOSTILE, real_text
 from viz.colors import N_LEVELS, quantize
-from viz.text_html import GLYPHS, TEXT_CSS, render_page, render_text
+from viz.text_html import GLYPHS, TEXT_CSS, render_page, render_text, scale_bar
 
 UNGLYPH = {glyph: c for c, glyph in GLYPHS.items()}
 
@@ -131,7 +131,7 @@ def test_the_stylesheet_styles_every_class_the_renderer_emits(war_and_peace):
 def test_page_is_standalone_and_escapes_title_and_legend(war_and_peace):
     body = f'<div class="cs-text">{render_text(war_and_peace, quantize(np.zeros(len(war_and_peace))))}</div>'
     page = render_page("<b>War & Peace</b>", {"run": HOSTILE, "skipped": None, "cell": "1:3"},
-                       body, scale=(-1.0, 1.0))
+                       scale_bar("v", "-1", "1", HOSTILE) + body)
     soup = BeautifulSoup(page, "html.parser")
     assert page.startswith("<!DOCTYPE html>")
     assert soup.title.get_text() == "<b>War & Peace</b>" and soup.find("b") is None

@@ -1,6 +1,6 @@
 """Export one cell over a text window as a standalone HTML page (viz/standalone.py), from the command line.
 
-    python -m viz.export runs/NAME --cell 1:42 --kind c --start 0 --stop 5000 -o page.html
+    python -m viz.export runs/NAME --cell 1:42 --kind c --start 0 --stop 5000 [--colour loss] -o page.html
 """
 import argparse
 from pathlib import Path
@@ -29,13 +29,16 @@ def main(argv=None):
     which.add_argument("--checkpoint", action="append", help="e.g. iter-000500; repeat to stack (default: newest)")
     which.add_argument("--all-checkpoints", action="store_true", help="stack every recorded checkpoint")
     parser.add_argument("--top5", action="store_true", help="show the five guesses under every character")
+    parser.add_argument("--colour", choices=["cell", "loss", "advantage"], default="cell",
+                        help="colour the text by the cell (default), by the model's loss on each character, or by "
+                             "its advantage over the n-gram (python -m viz.ngram writes that)")
     parser.add_argument("--title")
     parser.add_argument("-o", "--output", required=True, type=Path)
     args = parser.parse_args(argv)
     with reported():
         page = export_html(args.run, *args.cell, kind=args.kind, start=args.start, stop=args.stop,
                            checkpoints="all" if args.all_checkpoints else args.checkpoint, top5=args.top5,
-                           title=args.title)
+                           title=args.title, colour=args.colour)
         rundir.atomic_write(args.output, page)
     print(f"wrote {args.output}")
 

@@ -3,8 +3,8 @@
 the five guesses for the next character before and after), so the page needs no script. The Intervene page's
 Export button writes it; the inputs are plain arrays, so this module needs no model.
 """
-from viz.colors import DELTA_RANGE, N_LEVELS, delta_levels
-from viz.text_html import GLYPHS, render_page, render_text
+from viz.colors import DELTA_RANGE, delta_levels
+from viz.text_html import GLYPHS, render_page, render_text, scale_bar
 
 
 def _guesses(chars, probs):
@@ -22,15 +22,9 @@ def titles(start, before, after, loss_before, loss_after):
     return out
 
 
-def scale_bar():
-    """The Δloss scale as the export draws a colour scale (render_page's .scale bar, with the Δloss classes)."""
-    swatches = "".join(f'<span class="d{k}"></span>' for k in range(N_LEVELS))
-    return (f'<div class="scale"><span>{-DELTA_RANGE:+g} nats (better)</span><span class="bar">{swatches}</span>'
-            f"<span>{DELTA_RANGE:+g} nats (worse)</span><span>(middle = no change)</span></div>")
-
-
 def intervention_page(title, legend, text, start, before, after, loss_before, loss_after):
     """The page as a string: legend {label: value} as render_page takes it, text the window's text."""
     spans = render_text(text, delta_levels(loss_after - loss_before), offset=start,
                         titles=titles(start, before, after, loss_before, loss_after), scale="d")
-    return render_page(title, legend, f'{scale_bar()}\n<div class="cs-text">{spans}</div>')
+    bar = scale_bar("d", f"{-DELTA_RANGE:+g} nats (better)", f"{DELTA_RANGE:+g} nats (worse)", "middle = no change")
+    return render_page(title, legend, f'{bar}\n<div class="cs-text">{spans}</div>')

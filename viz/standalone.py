@@ -10,8 +10,9 @@ from pathlib import Path
 
 from model import rundir
 from model.recording import Recording
+from viz import char_loss
 from viz.colors import KIND_LABELS, display_values, quantize, value_range
-from viz.text_html import GLYPHS, render_page, render_text
+from viz.text_html import GLYPHS, render_page, render_text, scale_bar
 
 KINDS = {"c": "cell state c, shown as tanh(c)", "h": "hidden state h", "i": "input gate", "f": "forget gate",
          "o": "output gate", "r": "reset gate r (GRU)", "z": "update gate z (GRU)",
@@ -41,12 +42,25 @@ def _titles(raw, shown, kind, chars, probs, loss, start):
     return titles
 
 
-def export_html(run_dir, layer, cell, kind=None, start=0, stop=5000, checkpoints=None, top5=False, title=None):
+def _own_losses(rec, start, stop):
+    """Hover lines for colouring by loss: each character's own loss, the LSTM's and the n-gram's (if beside)."""
+    lstm, ngram = char_loss.char_losses(rec, start, stop)
+    ngram = [None] * len(lstm) if ngram is None else ngram.tolist()
+    return ["" if a != a else f"\nthis character: LSTM loss {a:.2f} nats" + ("" if b is None or b != b else
+                                                                             f", n-gram {b:.2f}")
+            for a, b in zip(lstm.tolist(), ngram)]
+
+
+def export_html(run_dir, layer, cell, kind=None, start=0, stop=5000, checkpoints=None, top5=False, title=None,
+                colour="cell"):
     """The page as a string. checkpoints: None (the newest), "all", or a list of names (one stacked row each).
-    kind: None for the recording's first (an LSTM's c, a GRU's or RNN's h)."""
+    kind: None for the recording's first (an LSTM's c, a GRU's or RNN's h). colour: "cell", or "loss" or
+    "advantage" (viz/char_loss.py) as Browse can colour the text; the cell's values stay in the hover text."""
     run_dir = Path(run_dir)
     if kind is not None and kind not in KINDS:
         raise rundir.RunError(f"unknown kind {kind!r} (one of: {', '.join(KINDS)})")
+    if colour != "cell" and colour not in char_loss.SCALES:
+        raise rundir.RunError(f"unknown colour {colour!r} (one of: cell, {', '.join(char_loss.SCALES)})")
     rows, labels = [], []
     for name, path in chosen_recordings(run_dir, checkpoints).items():
         rec = Recording.open(path)
@@ -58,8 +72,13 @@ def export_html(run_dir, layer, cell, kind=None, start=0, stop=5000, checkpoints
         shown = display_values(raw, kind)
         chars, probs = rec.top5(start, end)
         titles = _titles(raw, shown, kind, chars, probs, rec.loss(start, end), start)
-        spans = render_text(rec.window(start, end), quantize(shown, *value_range(kind)),
-                            (chars, probs) if top5 else None, offset=start, titles=titles)
+        if colour == "cell":
+            prefix, levels = "v", quantize(shown, *value_range(kind))
+        else:
+            prefix, levels = char_loss.SCALES[colour][0], char_loss.levels(rec, colour, start, end, run_dir)
+            titles = [t + own for t, own in zip(titles, _own_losses(rec, start, end))]
+        spans = render_text(rec.window(start, end), levels, (chars, probs) if top5 else None, offset=start,
+                            titles=titles, scale=prefix)
         val_loss = rundir.val_loss(run_dir, rec.iteration, rec.meta)
         label = f"{name} · iteration {rec.iteration}" + ("" if val_loss is None else f" · val loss {val_loss:.3f}")
         rows.append(f'<div class="row"><div class="row-label">{html.escape(label)}</div><div class="cs-text">{spans}</div></div>')
@@ -76,8 +95,14 @@ def export_html(run_dir, layer, cell, kind=None, start=0, stop=5000, checkpoints
         "iteration": None if stacked else labels[0][1],
         "val loss": None if stacked or labels[0][2] is None else f"{labels[0][2]:.3f} nats",
         "characters": f"{start} to {end} of {rec.n_chars}",
-        "colour": "blue = low, white = middle, green = high; hover a character for its value and the "
-                  "model's top-5 guesses for the next one",
+        "colour": ("blue = low, white = middle, green = high" if colour == "cell" else char_loss.SCALES[colour][1])
+                  + "; hover a character for its value and the model's top-5 guesses for the next one",
         "guess rows": "the five guesses for the next character, shaded by probability" if top5 else None,
     }
-    return render_page(title, legend, "\n".join(rows), scale=value_range(kind))
+    if colour == "cell":
+        lo, hi = value_range(kind)
+        bar = scale_bar("v", f"{lo:g}", f"{hi:g}", f"middle = {(lo + hi) / 2:g}")
+    else:
+        _, _, (lo, hi), (left, right), reverse = char_loss.SCALES[colour]
+        bar = scale_bar(char_loss.SCALES[colour][0], lo, hi, f"{left} … {right}", reverse)
+    return render_page(title, legend, bar + "\n" + "\n".join(rows))

@@ -98,23 +98,27 @@ def render_text(text, levels=None, top5=None, offset=0, titles=None, scale="v"):
     return "".join(out)
 
 
-def render_page(title, legend, body_html, scale=None):
+def scale_bar(prefix, lo, hi, note, reverse=False):
+    """A colour scale drawn for a page without script: its N_LEVELS swatches (classes prefix + level, from the
+    last level to the first if reverse) between the labels of its two ends, then a note on how to read it."""
+    esc = html.escape
+    swatches = "".join(f'<span class="{prefix}{k}"></span>'
+                       for k in (range(N_LEVELS - 1, -1, -1) if reverse else range(N_LEVELS)))
+    return (f'<div class="scale"><span>{esc(lo)}</span><span class="bar">{swatches}</span><span>{esc(hi)}</span>'
+            f"<span>({esc(note)})</span></div>")
+
+
+def render_page(title, legend, body_html):
     """A complete standalone HTML document: inline CSS, no script, no external resource.
 
-    legend: {label: value} shown as a table (None values are left out); scale: (lo, hi) of the colour scale
-    to draw as a bar of the N_LEVELS colours.
+    legend: {label: value} shown as a table (None values are left out); body_html: what follows it (a
+    scale_bar, then the text).
     """
     esc = html.escape
     rows = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>" for k, v in legend.items() if v is not None)
-    bar = ""
-    if scale is not None:
-        lo, hi = scale
-        swatches = "".join(f'<span class="v{k}"></span>' for k in range(N_LEVELS))
-        bar = (f'<div class="scale"><span>{lo:g}</span><span class="bar">{swatches}</span><span>{hi:g}</span>'
-               f"<span>(middle = {(lo + hi) / 2:g})</span></div>")
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>\n{_PAGE_CSS}{TEXT_CSS}</style>\n</head>\n<body>\n"
-        f'<h1>{esc(title)}</h1>\n<table class="legend">{rows}</table>\n{bar}\n{body_html}\n</body>\n</html>\n'
+        f'<h1>{esc(title)}</h1>\n<table class="legend">{rows}</table>\n{body_html}\n</body>\n</html>\n'
     )

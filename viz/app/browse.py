@@ -13,14 +13,13 @@ import numpy as np
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from model.errors import CellscopeError
-from viz import concepts
+from viz import char_loss, concepts
 from viz.app import data
 from viz.app.common import (b64, chosen_view, labeled, notice, recorded_window, register_steppers, window_bounds,
                             window_controls)
 from viz.app.live import follow_checkpoints
 from viz.app.textview import concept_marks, hover_data
-from viz.colors import (DELTA_RANGE, KIND_LABELS, LOSS_RANGE, N_LEVELS, delta_levels, display_values, loss_levels,
-                         quantize, value_range)
+from viz.colors import KIND_LABELS, N_LEVELS, display_values, quantize, value_range
 from viz.excerpts import excerpts
 from viz.figures import histogram
 from viz.standalone import export_html
@@ -36,7 +35,6 @@ JUMP_CONTEXT = 200  # an excerpt click opens the window this many characters bef
 # lay out or paint while they are off screen (CSS content-visibility): a cell switch then costs what is visible.
 BLOCK = 1000
 COLOURS = {"cell": "cell", "loss": "loss", "advantage": "advantage over the n-gram"}  # what colours the text
-NGRAM_LOSS = "ngram_loss"  # written beside a recording by python -m viz.ngram
 
 
 def layout(run=None, checkpoint=None, layer=None, cell=None, kind=None, start=None, size=None, top5=None,
@@ -97,14 +95,14 @@ def _cell_controls(rec, found, checkpoint, layer, cell, kind):
 def _colour_options(run, rec):
     """The "colour by" choices for this recording, advantage only where the n-gram's loss is beside it (else a
     hint that says how to make it)."""
-    has_ngram = (rec.path / f"{NGRAM_LOSS}.npy").is_file()
+    has_ngram = char_loss.has_ngram(rec)
     options = [{"label": label, "value": value, "disabled": value == "advantage" and not has_ngram}
                for value, label in COLOURS.items()]
     return options, None if has_ngram else f"advantage: {_ngram_hint(run, rec)}"
 
 
 def _ngram_hint(run, rec):
-    return f"python -m viz.ngram {data.run_dir(run)} --checkpoint {rec.checkpoint} makes it"
+    return char_loss.ngram_hint(data.run_dir(run), rec)
 
 
 @callback(Output("b-colour", "options"), Output("b-colour", "value"), Output("b-colour-hint", "children"),
@@ -180,17 +178,6 @@ def _series(rec, layer, cell, kind, start=0, stop=None):
     return rec.series(int(layer), int(cell), kind, start, stop)
 
 
-def _char_losses(rec, start, stop):
-    """(LSTM, n-gram or None) loss of each character of [start, stop) in nats. The recording's position t holds
-    the loss of predicting character t + 1, so character t's is at t - 1 (the text's first character has none:
-    NaN)."""
-    first = max(start - 1, 0)
-    pad = np.full(first - start + 1, np.nan, np.float32)
-    ngram = rec.beside(NGRAM_LOSS, first, stop - 1)
-    return (np.concatenate([pad, rec.loss(first, stop - 1)]),
-            None if ngram is None else np.concatenate([pad, ngram]))
-
-
 def _scale(prefix, lo, hi, left, right, reverse=False):
     """A legend: the scale's N_LEVELS swatches between its two ends' labels."""
     levels = range(N_LEVELS - 1, -1, -1) if reverse else range(N_LEVELS)
@@ -201,18 +188,9 @@ def _scale(prefix, lo, hi, left, right, reverse=False):
 
 def _loss_levels(run, rec, colour, start, stop):
     """(prefix, levels, legend) of the window coloured by loss or advantage, each character by its own loss."""
-    lstm, ngram = _char_losses(rec, start, stop)
-    if colour == "loss":
-        return "l", loss_levels(lstm), html.Span([
-            "LSTM loss of each character, −log p(char | the text before it), nats:",
-            _scale("l", 0, f"≥ {LOSS_RANGE:g}", "predicted well", "surprised")])
-    if ngram is None:
-        raise CellscopeError(f"{rec.checkpoint} has no n-gram loss beside it: {_ngram_hint(run, rec)}")
-    # lstm - ngram on the Δloss scale: purple where the LSTM did better, as Intervene shows a change that helped
-    return "d", delta_levels(lstm - ngram), html.Span([
-        "advantage of each character, n-gram loss − LSTM loss, nats:",
-        _scale("d", f"−{DELTA_RANGE:g}", f"+{DELTA_RANGE:g}", "the n-gram predicted it better", "the LSTM did",
-               reverse=True)])
+    prefix, what, (lo, hi), (left, right), reverse = char_loss.SCALES[colour]
+    levels = char_loss.levels(rec, colour, start, stop, data.run_dir(run))
+    return prefix, levels, html.Span([f"{what}:", _scale(prefix, lo, hi, left, right, reverse)])
 
 
 @callback(Output("b-values", "data"), Output("b-label", "children"), Output("b-values-msg", "children"),
@@ -251,7 +229,7 @@ def send_exact(req, run):
         if req["colour"] == "cell":
             raw = _series(rec, req["layer"], req["cell"], req["kind"], start, stop)
         else:
-            raw = np.concatenate([x for x in _char_losses(rec, start, stop) if x is not None])
+            raw = np.concatenate([x for x in char_loss.char_losses(rec, start, stop) if x is not None])
     except CellscopeError:
         return no_update
     return {"key": req["key"], "values": b64(raw.astype("<f4"))}
@@ -279,15 +257,15 @@ def summarize_cell(_, checkpoint, layer, cell, kind, run):
 @callback(Output("b-download", "data"), Output("b-export-msg", "children"), Input("b-export", "n_clicks"),
           State("b-run", "data"), State("b-checkpoint", "value"), State("b-layer", "value"),
           State("b-cell", "value"), State("b-kind", "value"), State("b-start", "value"), State("b-size", "value"),
-          State("b-view", "value"), prevent_initial_call=True)
-def export_view(_, run, checkpoint, layer, cell, kind, start, size, view):
-    """The current view as a standalone page, made by the same renderer as the CLI's."""
+          State("b-view", "value"), State("b-colour", "value"), prevent_initial_call=True)
+def export_view(_, run, checkpoint, layer, cell, kind, start, size, view, colour):
+    """The current view (coloured as it is) as a standalone page, made by the same renderer as the CLI's."""
     try:
         if layer is None or cell is None:
             raise CellscopeError("choose a layer and type a cell number")
         start, stop = window_bounds(start, size, data.open_recording(run, checkpoint).n_chars, DEFAULT_SIZE, SIZES[-1])
         page = export_html(data.run_dir(run), int(layer), int(cell), kind, start, stop, checkpoints=[checkpoint],
-                           top5=view == "top5")
+                           top5=view == "top5", colour=colour or "cell")
     except CellscopeError as e:
         return no_update, notice(f"Export failed: {e}")
     name = f"{run}-{checkpoint}-cell-{layer}-{cell}-{kind}.html"
