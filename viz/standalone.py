@@ -85,7 +85,9 @@ def export_html(run_dir, layer, cell, kind=None, start=0, stop=5000, checkpoints
         labels.append((name, rec.iteration, val_loss))
 
     stacked = len(labels) > 1
-    title = title or f"{run_dir.name} · cell {layer}:{cell} · {kind}"
+    shows = f"cell {layer}:{cell} · {kind}"
+    shows = shows if colour == "cell" else f"{colour} ({shows} in the hover)"
+    title = title or f"{run_dir.name} · {shows}"
     legend = {
         "run": run_dir.name,
         "corpus": rundir.corpus_name(run_dir),
