@@ -23,6 +23,7 @@ import shutil
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from model.lstm import pick_device  # first: it sets torch's environment before torch loads
@@ -184,16 +185,23 @@ def scatter(dst, block, per, t0, n, first=0):
 
 class BlockWriter:
     """Writes finished blocks into the recording's memory maps on a second thread while the next block is
-    computed. The recording thread only converts a block to the stored dtype, in its own layout [kinds, layers,
-    steps, streams, cells], into one of two buffers that take turns (memory stays bounded); this thread does the
-    slow part, turning it cell-major as it scatters (numpy's copies release the GIL, and on CPU the small
-    per-step ops leave a core idle)."""
+    computed, through two buffers that take turns (memory stays bounded).
 
-    def __init__(self, writer, per, n, first, shape, dtype):
-        self.writer, self.per, self.n, self.first = writer, per, n, first
+    On CPU the recording thread only converts a block to the stored dtype, in its own layout [kinds, layers,
+    steps, streams, cells]; this thread does the slow part, turning it cell-major as it scatters (numpy's
+    copies release the GIL, and the small per-step ops leave a core idle). With cell_major (on a GPU) the
+    device converts and transposes the block itself, the copy to a pinned buffer runs asynchronously, and a
+    pool of threads scatters the kinds at once: the host's share is then one contiguous run per cell and
+    stream, not a transpose."""
+
+    def __init__(self, writer, per, n, first, shape, dtype, cell_major=False):
+        self.writer, self.per, self.n, self.first, self.cell_major = writer, per, n, first, cell_major
+        kinds, layers, block, streams, cells = shape
         self.free, self.todo = queue.Queue(), queue.Queue()
         for _ in range(2):
-            self.free.put(torch.empty(shape, dtype=dtype))
+            self.free.put(torch.empty((kinds, layers, cells, streams, block) if cell_major else shape, dtype=dtype,
+                                      pin_memory=cell_major and torch.cuda.is_available()))
+        self.pool = ThreadPoolExecutor(kinds if cell_major else 1)
         self.error = None
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -206,17 +214,32 @@ class BlockWriter:
         if self.error is not None:
             raise self.error
         buffer, steps = self.free.get(), states.shape[2]  # waits while both buffers are still being written
-        buffer[:, :, :steps].copy_(states)
-        self.todo.put((t0, buffer, steps, top_i, top_p, loss))
+        copied = None
+        if self.cell_major:
+            staged = states.to(buffer.dtype).permute(0, 1, 4, 3, 2).contiguous()  # on the device
+            buffer[..., :steps].copy_(staged, non_blocking=True)
+            if staged.is_cuda:
+                copied = torch.cuda.Event()
+                copied.record()
+        else:
+            buffer[:, :, :steps].copy_(states)
+        self.todo.put((t0, buffer, steps, copied, top_i, top_p, loss))
+
+    def scatter_kind(self, kind, block, t0):
+        """One kind's block [layers, cells, streams, steps] into its file."""
+        scatter(self.writer.states[kind], block, self.per, t0, self.n, self.first)
 
     def run(self):
         w = self.writer
         while (item := self.todo.get()) is not None:
-            t0, buffer, steps, top_i, top_p, loss = item
+            t0, buffer, steps, copied, top_i, top_p, loss = item
             try:
                 if self.error is None:
-                    for kind, block in zip(w.kinds, buffer[:, :, :steps].numpy()):  # [layers, steps, streams, cells]
-                        scatter(w.states[kind], block.transpose(0, 3, 2, 1), self.per, t0, self.n, self.first)
+                    if copied is not None:
+                        copied.synchronize()
+                    blocks = (buffer[..., :steps].numpy() if self.cell_major else
+                              buffer[:, :, :steps].numpy().transpose(0, 1, 4, 3, 2))  # [kinds, layers, cells, ...]
+                    list(self.pool.map(self.scatter_kind, w.kinds, blocks, [t0] * len(w.kinds)))
                     scatter(w.top5_ids.T, top_i, self.per, t0, self.n, self.first)
                     scatter(w.top5_p.T, top_p, self.per, t0, self.n, self.first)
                     scatter(w.loss, loss, self.per, t0, self.n, self.first)
@@ -227,6 +250,7 @@ class BlockWriter:
     def __exit__(self, *exc):
         self.todo.put(None)
         self.thread.join()
+        self.pool.shutdown()
         if self.error is not None and exc[0] is None:
             raise self.error
 
@@ -343,11 +367,13 @@ class GateCounts:
 
 @torch.no_grad()
 def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64, warmup=1000, block=128,
-           method="auto", dtype="float16", meta=None, progress=True):
+           method="auto", dtype="float16", meta=None, progress=True, cell_major=None):
     """Write the recording of `model` over `text` to out_dir; returns its path.
 
     next_char, when known, is the character after the text: it gives the last position a loss. Under torchrun
-    every rank calls it alike, and records its share of the streams.
+    every rank calls it alike, and records its share of the streams. cell_major: whether the device makes each
+    block cell-major itself (BlockWriter); by default on a GPU only, as on a CPU it would take the compute
+    thread's time.
     """
     device = next(model.parameters()).device
     if method == "auto":
@@ -381,7 +407,8 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     bar = tqdm(total=int(valid.sum()), unit="char", unit_scale=True, disable=not progress, dynamic_ncols=True,
                desc="record")  # this rank's characters
     store = torch.float16 if dtype == "float16" else torch.float32
-    with BlockWriter(writer, per, n, mine.start, shape, store) as disk:
+    cell_major = device.type == "cuda" if cell_major is None else cell_major
+    with BlockWriter(writer, per, n, mine.start, shape, store, cell_major) as disk:
         for t0 in range(0, per if mine else 0, block):  # a rank with no streams (fewer than ranks) only waits
             t1 = min(per, t0 + block)
             block_states = states[:, :, :t1 - t0]

@@ -102,6 +102,19 @@ def test_parallel_streams_match_one_sequential_pass(tmp_path, tiny_run, trained)
     np.testing.assert_array_equal(one.top5(0, 200)[0], many.top5(0, 200)[0])
 
 
+def test_blocks_made_cell_major_on_the_device_give_the_same_files(tmp_path, tiny_run, trained):
+    """A GPU turns each block cell-major itself and a pool of threads scatters the kinds (BlockWriter); the
+    files must be byte for byte those of the CPU's layout, short last block and gates included."""
+    model, vocab = trained[:2]
+    text, next_char, _ = text_to_record(tiny_run, max_chars=2900)  # 7 streams of 415: a short last block
+    paths = [record(model, vocab, text, tmp_path / name, next_char, gates=True, streams=64, warmup=400, block=96,
+                    cell_major=cell_major, progress=False) for name, cell_major in (("cpu", False), ("device", True))]
+    names = sorted(p.name for p in paths[0].iterdir() if p.suffix == ".npy")
+    assert {"c.npy", "h.npy", "i.npy", "f.npy", "o.npy", "loss.npy", "top5_ids.npy"} <= set(names)
+    for name in names:
+        assert (paths[0] / name).read_bytes() == (paths[1] / name).read_bytes(), name
+
+
 def test_top5_and_loss_come_from_the_softmax(tmp_path, trained):
     model, vocab, text, next_char = trained
     rec = Recording.open(record(model, vocab, text, tmp_path / "r", next_char, streams=4, warmup=100, progress=False))
