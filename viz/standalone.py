@@ -105,6 +105,6 @@ def export_html(run_dir, layer, cell, kind=None, start=0, stop=5000, checkpoints
         lo, hi = value_range(kind)
         bar = scale_bar("v", f"{lo:g}", f"{hi:g}", f"middle = {(lo + hi) / 2:g}")
     else:
-        _, _, (lo, hi), (left, right), reverse = char_loss.SCALES[colour]
-        bar = scale_bar(char_loss.SCALES[colour][0], lo, hi, f"{left} … {right}", reverse)
+        prefix, _, (lo, hi), (left, right), reverse = char_loss.SCALES[colour]
+        bar = scale_bar(prefix, lo, hi, f"{left} … {right}", reverse)
     return render_page(title, legend, bar + "\n" + "\n".join(rows))
