@@ -38,10 +38,10 @@ def char_losses(rec, start, stop):
             None if ngram is None else np.concatenate([pad, ngram]))
 
 
-def levels(rec, colour, start, stop, run_dir):
-    """The level of each character of [start, stop) on SCALES[colour]; a CellscopeError for advantage where
-    the n-gram's loss is not beside the recording."""
-    lstm, ngram = char_losses(rec, start, stop)
+def levels(rec, colour, losses, run_dir):
+    """The level of each character on SCALES[colour], from its char_losses; a CellscopeError for advantage
+    where the n-gram's loss is not beside the recording."""
+    lstm, ngram = losses
     if colour == "loss":
         return loss_levels(lstm)
     if ngram is None:

@@ -90,12 +90,13 @@ def _auroc(patterns, total, prepared, inside=None):
     if len(seen) == 0:  # no finite value at all
         return np.nan, np.nan, np.nan
     used = slice(seen[0], seen[-1] + 1)
+    total, values_used = total[used], SORTED_VALUES[used]
     if inside is None:
         part = _histogram(patterns[smaller])[used]
+        inside = part if inside_is_smaller else total - part
     else:
-        part = inside[used] if inside_is_smaller else total[used] - inside[used]
-    total, values_used = total[used], SORTED_VALUES[used]
-    inside, out = (part, total - part) if inside_is_smaller else (total - part, part)
+        inside = inside[used]
+    out = total - inside
     out_up_to = np.cumsum(out)
     n_out, n_in = out_up_to[-1], inside.sum()
     twice_u = _dot(inside, 2 * out_up_to - out)  # each inside value beats the outside ones below, ties half
@@ -184,12 +185,17 @@ def _binary_mask(mask, n):
     return mask
 
 
+def _count_bits(n):
+    """Bits that hold any count of n positions."""
+    return max(1, n.bit_length())
+
+
 def _riders(targets, n):
     """(int64 weight per position, {target index: bit offset}): the count of all positions made with these
     weights also counts the inside of a few binary concepts, each in its own bits (a count is < 2**bits), so
     that they cost no pass of their own. The riders are the most even concepts, whose smaller side would
     cost the most to count apart; (None, {}) when no binary concept is scored."""
-    bits = max(1, n.bit_length())
+    bits = _count_bits(n)
     binary = sorted((k for k, (metric, _) in enumerate(targets) if metric == "auroc"),
                     key=lambda k: -len(targets[k][1][1]))
     riders = {k: bits * (slot + 1) for slot, k in enumerate(binary[:63 // bits - 1])}
@@ -209,7 +215,7 @@ def _score_chunk(recording, targets, riders, chunk, job):
     rows of score_cells' DataFrame, one frame per target. Each cell is read and histogrammed once for all."""
     kind, layer, start = job
     weights, offsets = riders
-    low = (1 << max(1, recording.n_chars.bit_length())) - 1
+    low = (1 << _count_bits(recording.n_chars)) - 1
     rows = recording.rows(kind, layer, start, min(start + chunk, recording.cells))
     raw = np.empty((len(targets), 3, len(rows)))
     for i, row in enumerate(rows):

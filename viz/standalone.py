@@ -42,9 +42,8 @@ def _titles(raw, shown, kind, chars, probs, loss, start):
     return titles
 
 
-def _own_losses(rec, start, stop):
+def _own_losses(lstm, ngram):
     """Hover lines for colouring by loss: each character's own loss, the LSTM's and the n-gram's (if beside)."""
-    lstm, ngram = char_loss.char_losses(rec, start, stop)
     ngram = [None] * len(lstm) if ngram is None else ngram.tolist()
     return ["" if a != a else f"\nthis character: LSTM loss {a:.2f} nats" + ("" if b is None or b != b else
                                                                              f", n-gram {b:.2f}")
@@ -75,8 +74,9 @@ def export_html(run_dir, layer, cell, kind=None, start=0, stop=5000, checkpoints
         if colour == "cell":
             prefix, levels = "v", quantize(shown, *value_range(kind))
         else:
-            prefix, levels = char_loss.SCALES[colour][0], char_loss.levels(rec, colour, start, end, run_dir)
-            titles = [t + own for t, own in zip(titles, _own_losses(rec, start, end))]
+            losses = char_loss.char_losses(rec, start, end)
+            prefix, levels = char_loss.SCALES[colour][0], char_loss.levels(rec, colour, losses, run_dir)
+            titles = [t + own for t, own in zip(titles, _own_losses(*losses))]
         spans = render_text(rec.window(start, end), levels, (chars, probs) if top5 else None, offset=start,
                             titles=titles, scale=prefix)
         val_loss = rundir.val_loss(run_dir, rec.iteration, rec.meta)

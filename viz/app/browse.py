@@ -189,7 +189,7 @@ def _scale(prefix, lo, hi, left, right, reverse=False):
 def _loss_levels(run, rec, colour, start, stop):
     """(prefix, levels, legend) of the window coloured by loss or advantage, each character by its own loss."""
     prefix, what, (lo, hi), (left, right), reverse = char_loss.SCALES[colour]
-    levels = char_loss.levels(rec, colour, start, stop, data.run_dir(run))
+    levels = char_loss.levels(rec, colour, char_loss.char_losses(rec, start, stop), data.run_dir(run))
     return prefix, levels, html.Span([f"{what}:", _scale(prefix, lo, hi, left, right, reverse)])
 
 
