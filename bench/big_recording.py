@@ -10,7 +10,8 @@ Last line: ratio=<anonymous memory after every page / before any>.
     python bench/big_recording.py [--run runs/bench-big] [--switches 10] [--port 8766]
 
 Builds the recording on first use (bench/rank_speed.py's synthetic one: smooth random cells, a planted quote
-cell 0:7 of c) and reuses it after; its score cache is removed first.
+cell 0:7 of c, its values counted as model/record.py counts a recording's) and reuses it after; its score cache
+is removed first.
 """
 import argparse
 import os
@@ -30,15 +31,18 @@ from bench.corpus import real_text  # noqa: E402
 from bench.dashboard_speed import chrome, wait_for  # noqa: E402
 from bench.intervene_speed import cpu  # noqa: E402
 from bench.rank_speed import N_CHARS, write_recording  # noqa: E402
-from model import rundir  # noqa: E402
+from model import rundir, value_counts  # noqa: E402
+from model.recording import Recording  # noqa: E402
 from viz.concepts import concept_values  # noqa: E402
 
 
 def build(run):
+    """The run, its recording written first if there is none, and its values counted as model.record does."""
     if not rundir.recordings(run):
         print(f"building {run}: 3x512 x {N_CHARS:,} chars, c and h (6 GB)", flush=True)
         text = real_text(N_CHARS)
         write_recording(run / "recordings" / "iter-000100", text, concept_values("quotes", text))
+    value_counts.count(Recording.open(rundir.recording_path(run)), progress=True)  # nothing if already kept
     return run
 
 

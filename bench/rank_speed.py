@@ -1,9 +1,13 @@
 """How long scoring every cell of a full-size recording takes, against reading it once.
 
 A synthetic 3x512 recording (c and h, float16) of 1,000,000 characters of War and Peace (bench/corpus.py), scored
-against the quotes concept. Baseline, in the same process: one full warm read of both arrays (each is
-read once before, to warm the page cache). Goal: all cells scored in <= 10 s on 2 cores.
-Run: python bench/rank_speed.py   (writes ~6 GB to a temporary directory, removed at the end)
+against the quotes concept. Its values are counted once, as model/record.py does at the end of a recording
+(model/value_counts.py), and that count is timed too; then the ranking with those counts kept, and the first
+ranking of a recording made before counts were kept (which counts every position and keeps the counts).
+Baseline, in the same process: one full warm read of both arrays (each is read once before, to warm the page
+cache). Goal: all cells scored in <= 10 s on 2 cores.
+Run: python bench/rank_speed.py   (writes ~6.5 GB to a temporary directory, removed at the end)
+Last line: ratio=<ranking with kept counts / the read>.
 """
 import os
 
@@ -21,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import real_text  # noqa: E402
+from model import value_counts  # noqa: E402
 from model.recording import Recording, RecordingWriter  # noqa: E402
 from viz.concepts import concept_values  # noqa: E402
 from viz.ranking import WORKERS, auroc, score_cells  # noqa: E402
@@ -103,13 +108,27 @@ def main():
         size_gb = 2 * LAYERS * CELLS * N_CHARS * 2 / 1e9
         print(f"read c and h once (warm, {size_gb:.1f} GB): {read_s:.2f} s")
 
-        t0, cpu0 = time.perf_counter(), cpu_seconds()
-        scores = score_cells(rec, mask, kinds=("c", "h"))
-        score_s, cpu_s = time.perf_counter() - t0, cpu_seconds() - cpu0
-        best = scores.iloc[0]
-        print(f"score all {len(scores)} cells vs quotes (AUROC, {N_CHARS:,} chars, {WORKERS} workers): {score_s:.2f} s "
-              f"({cpu_s:.1f} s of CPU); best {best.kind} {best.layer}:{best.cell} score {best.score:.3f}")
-        print(f"ratio={score_s / read_s:.2f}")
+        t0 = time.perf_counter()
+        value_counts.count(rec)
+        kept_mb = sum(p.stat().st_size for p in (rec.path / value_counts.FOLDER).iterdir()) / 2**20
+        print(f"count every cell's values once, as model.record does at a recording's end: "
+              f"{time.perf_counter() - t0:.2f} s ({kept_mb:.0f} MB kept)")
+
+        def ranking(what):
+            t0, cpu0 = time.perf_counter(), cpu_seconds()
+            scores = score_cells(rec, mask, kinds=("c", "h"))
+            seconds, cpu_s = time.perf_counter() - t0, cpu_seconds() - cpu0
+            best = scores.iloc[0]
+            print(f"score all {len(scores)} cells vs quotes (AUROC, {N_CHARS:,} chars, {WORKERS} workers), {what}: "
+                  f"{seconds:.2f} s ({cpu_s:.1f} s of CPU); best {best.kind} {best.layer}:{best.cell} "
+                  f"score {best.score:.3f}")
+            return seconds, scores
+
+        kept_s, kept_scores = ranking("counts kept")
+        shutil.rmtree(rec.path / value_counts.FOLDER)
+        _, counted_scores = ranking("no counts kept yet (counts and keeps them)")
+        assert counted_scores.equals(kept_scores)
+        print(f"ratio={kept_s / read_s:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from model import distributed, rundir  # noqa: E402
+from model import distributed, rundir, value_counts  # noqa: E402
 from model.checkpoint import load_model  # noqa: E402
 from model.corpus import CorpusError, read_text, split  # noqa: E402
 from model.errors import ArgumentParser, CellscopeError, reported  # noqa: E402
@@ -428,6 +428,7 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     distributed.barrier()  # every rank's blocks are in the files
     if main_rank:
         writer.finish(gate_stats=gate_stats)
+        value_counts.count(Recording.open(out_dir), progress)  # a big recording's ranking counts only its concept
     return Path(out_dir)
 
 

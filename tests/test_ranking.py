@@ -137,14 +137,11 @@ def test_chunking_gives_identical_results(recording, quotes):
 
 
 def test_scoring_many_targets_at_once_equals_scoring_each(recording, quotes):
-    """The atlas scores every concept in one pass over the cells; each result must be score_cells' own (where a
-    binary concept is scored alone, its inside counts ride in the count of all positions; here most cannot)."""
+    """The atlas scores every concept in one pass over the cells; each result must be score_cells' own."""
     depth = concept_values("bracket-depth", recording.text).astype(float)
     depth[::7] = np.nan  # a continuous target with unused positions
     masks = [quotes, ~quotes] + [regex_mask(r, recording.text) for r in ("[aeiou]", " ", "[A-Z]", "[.,;]", "\n")]
     targets, metrics = [*masks, depth, depth], [None] * len(masks) + ["spearman", "pearson"]
-    riders = ranking._riders([ranking.prepare(recording, t, m) for t, m in zip(targets, metrics)], len(quotes))[1]
-    assert 0 < len(riders) < len(masks)
     together = score_many(recording, targets, metrics=metrics)
     for got, target, metric in zip(together, targets, metrics):
         pd.testing.assert_frame_equal(got, score_cells(recording, target, metric=metric))
@@ -162,7 +159,7 @@ targets = [quotes, concept_values("line-position", rec.text)]
 threaded = [ranking.score_cells(rec, t) for t in targets]
 ranking.PROCESS_WORK, ranking.WORKERS = {"fork": 0, "spawn": 0}, 2
 assert threading.active_count() == 1
-pool, _ = ranking._pool(rec, ("c", "h"), [ranking.prepare(rec, quotes)], (None, {}), 64)
+pool, _ = ranking._pool(rec, ("c", "h"), [ranking.prepare(rec, quotes)], 64)
 with pool:
     assert pool._mp_context.get_start_method() == "fork"
 print(all(ranking.score_cells(rec, t).equals(want) for t, want in zip(targets, threaded))
@@ -186,7 +183,7 @@ def test_worker_processes_spawned_from_a_threaded_caller_give_the_same_scores(mo
     monkeypatch.setattr(ranking, "PROCESS_WORK", {"fork": 0, "spawn": 0})  # as for a big recording
     monkeypatch.setattr(ranking, "WORKERS", 2)
     monkeypatch.setattr(ranking.threading, "active_count", lambda: 2)  # a server thread besides this one
-    pool, _ = ranking._pool(recording, ("c", "h"), [ranking.prepare(recording, quotes)], (None, {}), 64)
+    pool, _ = ranking._pool(recording, ("c", "h"), [ranking.prepare(recording, quotes)], 64)
     with pool:
         assert isinstance(pool, ProcessPoolExecutor) and pool._mp_context.get_start_method() == "spawn"
     in_processes = [score_cells(recording, quotes), score_cells(recording, target)]

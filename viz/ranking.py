@@ -7,8 +7,8 @@ or Spearman correlation. Rank measures are invariant to any increasing map, so r
 Recordings are float16, which has only 65536 bit patterns: counting a cell's bit patterns (all
 positions, then the smaller side of the mask) gives every rank, tie and sum exactly in O(n), where sorting
 each cell costs O(n log n). On a million characters: ~3.5 ms of CPU per cell this way, 140-180 ms for argsort
-alone (bench/rank_speed.py). The count of all positions is made anyway; the inside counts of the most even
-binary concepts ride along in its spare bits (_riders), so ranking one concept costs one pass over the cell.
+alone (bench/rank_speed.py). The count of all positions is the same for every concept: a big recording keeps
+it (model/value_counts.py), so that ranking a binary concept there reads only the concept's smaller side.
 Cells are read from the memory map one at a time, chunks of cells in parallel (threads, or processes for big
 recordings), so memory stays bounded whatever the recording's length.
 """
@@ -21,45 +21,21 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from model import value_counts
 from model.errors import CellscopeError
 from model.recording import Recording
+from model.value_counts import SORTED_VALUES, histogram
 from viz.concepts import ConceptError, concept_values, regex_mask, span_mask
 
 class ScoreError(CellscopeError, ValueError):
     """A target that cannot be scored: constant on the text, of the wrong length, or an unknown metric."""
 
 
-N_PATTERNS = 1 << 16
 WORKERS = len(os.sched_getaffinity(0))
 READ_ELEMENTS = 1 << 24  # a chunk of cells is read in one go (32 MB of float16): bounded memory per worker
 # cells x positions from which worker processes beat threads: forked ones start in 0.03 s, so from ~1 s of
 # scoring; spawned ones (~1 s to start, each) from ~10 s
 PROCESS_WORK = {"fork": 300_000_000, "spawn": 3_000_000_000}
-
-# float16 bit patterns in increasing value: negatives are 0xFBFF (-65504) down to 0x8001, then 0 (with -0,
-# 0x8000, folded in), then 0x0001 up to 0x7BFF (65504). Infinities and NaNs are left out.
-_NEG_ZERO, _NEG_MAX, _POS_INF = 0x8000, 0xFBFF, 0x7C00
-
-
-def _by_value(hist):
-    """[..., 65536] counts per bit pattern -> [..., n_values] per distinct finite value, increasing."""
-    hist[..., 0] += hist[..., _NEG_ZERO]
-    return np.concatenate([hist[..., _NEG_MAX:_NEG_ZERO:-1], hist[..., :_POS_INF]], axis=-1)
-
-
-SORTED_VALUES = _by_value(np.arange(N_PATTERNS, dtype=np.uint16).view(np.float16).astype(np.float64))
-
-
-def _histogram(patterns, weights=None):
-    """Counts (or weight sums) per distinct finite float16 value, increasing, of uint16 bit patterns.
-
-    np.add.at into int64 (or the weights' dtype) bins reads the uint16 patterns as they are: np.bincount wants
-    them as intp, and the 8-byte copy plus its range-finding pass make it twice as slow (3 ms against 6 per
-    million positions).
-    """
-    hist = np.zeros(N_PATTERNS, np.int64 if weights is None else weights.dtype)
-    np.add.at(hist, patterns, 1 if weights is None else weights)
-    return _by_value(hist)
 
 
 def _dot(a, b):
@@ -80,33 +56,29 @@ def _prepare_mask(mask):
     return inside_is_smaller, np.flatnonzero(mask if inside_is_smaller else ~mask)
 
 
-def _auroc(patterns, total, prepared, inside=None):
-    """(unfolded AUROC, mean inside, mean outside) of one cell's float16 bit patterns, given the histogram of
-    all its positions (shared by every concept scored at once) and, if it rode along (_riders), that of the
-    inside: else one histogram of the smaller side of the mask (the other side is the difference), then the
-    arithmetic over the range of values the cell uses."""
+def _auroc(patterns, taken, prepared):
+    """(unfolded AUROC, mean inside, mean outside) of one cell's float16 bit patterns, given the values it takes
+    and their counts over all positions (value_counts.of: shared by every concept scored at once, and kept for
+    big recordings): one histogram of the smaller side of the mask (the other side is the difference), then
+    the arithmetic over the values the cell takes."""
     inside_is_smaller, smaller = prepared
-    seen = np.flatnonzero(total)  # a cell uses a fraction of float16's range: the rest is all zeros
+    seen, total = taken
     if len(seen) == 0:  # no finite value at all
         return np.nan, np.nan, np.nan
-    used = slice(seen[0], seen[-1] + 1)
-    total, values_used = total[used], SORTED_VALUES[used]
-    if inside is None:
-        part = _histogram(patterns[smaller])[used]
-        inside = part if inside_is_smaller else total - part
-    else:
-        inside = inside[used]
+    part = histogram(np.take(patterns, smaller))[seen]
+    inside = part if inside_is_smaller else total - part
     out = total - inside
     out_up_to = np.cumsum(out)
     n_out, n_in = out_up_to[-1], inside.sum()
     twice_u = _dot(inside, 2 * out_up_to - out)  # each inside value beats the outside ones below, ties half
-    return twice_u / (2.0 * n_in * n_out), _dot(inside, values_used) / n_in, _dot(out, values_used) / n_out
+    values = SORTED_VALUES[seen]
+    return twice_u / (2.0 * n_in * n_out), _dot(inside, values) / n_in, _dot(out, values) / n_out
 
 
 def _auroc_and_means(values, mask):
     """Unfolded AUROC, mean inside, mean outside for each row of float16 values [cells, n]."""
     prepared = _prepare_mask(mask)
-    return np.array([_auroc(row.view(np.uint16), _histogram(row.view(np.uint16)), prepared)
+    return np.array([_auroc(row.view(np.uint16), value_counts.of(row.view(np.uint16)), prepared)
                      for row in values]).reshape(len(values), 3).T
 
 
@@ -140,18 +112,20 @@ def _prepare_target(target, metric):
     return np.flatnonzero(~used), y, total
 
 
-def _correlation(patterns, all_counts, prepared, metric):
+def _correlation(patterns, taken, prepared, metric):
     """Pearson or Spearman correlation of one cell's float16 bit patterns with a prepared target, given the
-    histogram of all its positions (shared by every concept scored at once)."""
+    values it takes and their counts over all positions (shared by every concept scored at once)."""
     unused, centered, total = prepared
-    counts = all_counts - _histogram(patterns[unused]) if len(unused) else all_counts
+    seen, counts = taken
+    if len(unused):
+        counts = counts - histogram(np.take(patterns, unused))[seen]
     if counts.sum() == 0:  # no finite value at all: correlates 0
         return 0.0
-    sums = _histogram(patterns, weights=centered)  # centered is 0 at unused positions
+    sums = histogram(patterns, weights=centered)[seen]  # centered is 0 at unused positions
     if metric == "spearman":
         x = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each distinct value
     else:
-        x = SORTED_VALUES
+        x = SORTED_VALUES[seen]
     d = x - _dot(counts, x) / counts.sum()
     denom = np.sqrt(_dot(counts, d * d) * total)
     return _dot(sums, d) / denom if denom > 0 else 0.0  # a constant cell correlates 0
@@ -159,7 +133,7 @@ def _correlation(patterns, all_counts, prepared, metric):
 
 def _correlations(values, unused, centered, total, metric):
     """Pearson or Spearman correlation of each row of float16 values with a prepared target."""
-    return np.array([_correlation(row.view(np.uint16), _histogram(row.view(np.uint16)),
+    return np.array([_correlation(row.view(np.uint16), value_counts.of(row.view(np.uint16)),
                                   (unused, centered, total), metric) for row in values])
 
 
@@ -185,47 +159,21 @@ def _binary_mask(mask, n):
     return mask
 
 
-def _count_bits(n):
-    """Bits that hold any count of n positions."""
-    return max(1, n.bit_length())
-
-
-def _riders(targets, n):
-    """(int64 weight per position, {target index: bit offset}): the count of all positions made with these
-    weights also counts the inside of a few binary concepts, each in its own bits (a count is < 2**bits), so
-    that they cost no pass of their own. The riders are the most even concepts, whose smaller side would
-    cost the most to count apart; (None, {}) when no binary concept is scored."""
-    bits = _count_bits(n)
-    binary = sorted((k for k, (metric, _) in enumerate(targets) if metric == "auroc"),
-                    key=lambda k: -len(targets[k][1][1]))
-    riders = {k: bits * (slot + 1) for slot, k in enumerate(binary[:63 // bits - 1])}
-    if not riders:
-        return None, riders
-    weights = np.ones(n, np.int64)
-    for k, offset in riders.items():
-        inside_is_smaller, smaller = targets[k][1]
-        inside = np.zeros(n, bool)
-        inside[smaller] = True
-        weights += (inside if inside_is_smaller else ~inside).astype(np.int64) << offset
-    return weights, riders
-
-
-def _score_chunk(recording, targets, riders, chunk, job):
-    """Scores of one chunk of cells (kind, layer, first cell) against each prepared (metric, target), as
-    rows of score_cells' DataFrame, one frame per target. Each cell is read and histogrammed once for all."""
+def _score_chunk(recording, stored, targets, chunk, job):
+    """(scores of one chunk of cells (kind, layer, first cell) against each prepared (metric, target), as rows
+    of score_cells' DataFrame, one frame per target; the chunk's counts of all positions as value_counts pairs,
+    to keep, where they are worth keeping and not kept yet, else None). Each cell is read once for all targets,
+    and the count of all its positions read from what is kept, or made once."""
     kind, layer, start = job
-    weights, offsets = riders
-    low = (1 << _count_bits(recording.n_chars)) - 1
     rows = recording.rows(kind, layer, start, min(start + chunk, recording.cells))
+    kept = stored.get(kind)
+    taken = kept.taken(layer, start, start + len(rows)) if kept else [value_counts.of(r.view(np.uint16)) for r in rows]
     raw = np.empty((len(targets), 3, len(rows)))
     for i, row in enumerate(rows):
         patterns = row.view(np.uint16)
-        counts = _histogram(patterns, weights)
-        total = counts & low
         for k, (metric, target) in enumerate(targets):
-            inside = (counts >> offsets[k]) & low if k in offsets else None
-            raw[k, :, i] = (_auroc(patterns, total, target, inside) if metric == "auroc" else
-                            (_correlation(patterns, total, target, metric), np.nan, np.nan))
+            raw[k, :, i] = (_auroc(patterns, taken[i], target) if metric == "auroc" else
+                            (_correlation(patterns, taken[i], target, metric), np.nan, np.nan))
     frames = []
     for (metric, _), (value, mean_in, mean_out) in zip(targets, raw):
         score = np.maximum(value, 1 - value) if metric == "auroc" else np.abs(value)
@@ -233,30 +181,37 @@ def _score_chunk(recording, targets, riders, chunk, job):
         frames.append(pd.DataFrame({"layer": layer, "cell": np.arange(start, start + len(rows)), "kind": kind,
                                     "score": score, "sign": sign, "metric": metric, "mean_in": mean_in,
                                     "mean_out": mean_out}))
-    return frames
+    to_keep = None if kept or not value_counts.worth_storing(recording) else [value_counts.pairs(*t) for t in taken]
+    return frames, to_keep
+
+
+def _scorer(recording, targets, chunk):
+    """_score_chunk for one recording, with what is kept of its counts."""
+    stored = {kind: value_counts.Stored.open(recording, kind) for kind in recording.kinds}
+    return partial(_score_chunk, recording, stored, targets, chunk)
 
 
 _worker = {}
 
 
-def _start_worker(path, targets, riders, chunk):
-    _worker["score"] = partial(_score_chunk, Recording.open(path), targets, riders, chunk)
+def _start_worker(path, targets, chunk):
+    _worker["score"] = _scorer(Recording.open(path), targets, chunk)
 
 
 def _score_in_worker(job):
     return _worker["score"](job)
 
 
-def _pool(recording, kinds, targets, riders, chunk):
+def _pool(recording, kinds, targets, chunk):
     """Threads for small recordings; worker processes for big ones. np.add.at holds the GIL for part of
     its work: two threads count ~1.3x as fast as one, two processes ~1.7x (bench/rank_speed.py). Workers are forked (0.03 s) from a single-threaded process
     such as the CLI; a threaded one (the dashboard's server) could deadlock forked, so it spawns them (~1 s)."""
     work = len(kinds) * recording.layers * recording.cells * recording.n_chars * len(targets)
     start = "fork" if threading.active_count() == 1 else "spawn"
     if WORKERS == 1 or work < PROCESS_WORK[start]:
-        return ThreadPoolExecutor(WORKERS), partial(_score_chunk, recording, targets, riders, chunk)
+        return ThreadPoolExecutor(WORKERS), _scorer(recording, targets, chunk)
     pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(start), initializer=_start_worker,
-                               initargs=(recording.path, targets, riders, chunk))
+                               initargs=(recording.path, targets, chunk))
     return pool, _score_in_worker
 
 
@@ -297,11 +252,12 @@ def score_many(recording, targets, kinds=("c", "h"), metrics=None, chunk=64, pro
     chunk = max(1, min(chunk, READ_ELEMENTS // recording.n_chars))
     jobs = [(kind, layer, start) for kind in kinds for layer in range(recording.layers)
             for start in range(0, recording.cells, chunk)]
-    pool, score_chunk = _pool(recording, kinds, prepared, _riders(prepared, recording.n_chars), chunk)
-    parts = []
-    with pool:
-        for part in pool.map(score_chunk, jobs):
+    pool, score_chunk = _pool(recording, kinds, prepared, chunk)
+    parts, keeping = [], value_counts.Keeper(recording.path)
+    with pool, keeping:
+        for (kind, _, _), (part, to_keep) in zip(jobs, pool.map(score_chunk, jobs)):
             parts.append(part)
+            keeping.add(kind, to_keep)
             if progress:
                 progress(len(parts), len(jobs))
     return [pd.concat([part[k] for part in parts], ignore_index=True)
