@@ -255,6 +255,31 @@ class BlockWriter:
             raise self.error
 
 
+STREAMS = {"cpu": 64, "cuda": 1024}  # a CPU's per-step matmul is past its best rate at 64 rows; a GPU's far from it
+CPU_MEMORY_MB = 256  # one block's buffers: 181 steps of 64 streams of a 2x256 LSTM's c and h (128 before), 74 of a 3x512
+
+
+def default_memory_mb(device):
+    """One block's buffers may take this much: on a GPU a quarter of its free memory, at most 4 GiB (the host's
+    two pinned buffers hold the block again, in the stored dtype)."""
+    if device.type != "cuda":
+        return CPU_MEMORY_MB
+    return min(4096, torch.cuda.mem_get_info(device)[0] // 4 // 2**20)
+
+
+def block_steps(memory_mb, streams, per, kinds, layers, hidden, vocab, stored_bytes):
+    """Steps per block, as many as one block's buffers fit in memory_mb (at most the stream's length): per step
+    and stream, the states of every kind and layer in float32 and in the stored dtype twice (BlockWriter's two
+    buffers; a GPU's staged copy is one more), a layer's gates (4H, three times over for what the loop or the
+    fused recomputation holds at once) and the head's logits and log-probabilities."""
+    per_step = streams * (kinds * layers * hidden * (4 + 3 * stored_bytes) + 3 * 4 * hidden * 4 + 2 * vocab * 4)
+    steps = int(memory_mb * 2**20 // per_step)
+    if steps < 1:
+        raise RecordError(f"--memory-mb {memory_mb:g} cannot hold one step of {streams} streams "
+                          f"({per_step / 2**20:.1f} MB): give fewer --streams or more memory")
+    return min(steps, per)
+
+
 def stream_layout(n, streams, warmup):
     """(streams, chars per stream): no more streams than leaves each one a full warm-up of preceding text."""
     streams = max(1, min(streams, n // warmup if warmup else n))
@@ -366,21 +391,31 @@ class GateCounts:
 
 
 @torch.no_grad()
-def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64, warmup=1000, block=128,
-           method="auto", dtype="float16", meta=None, progress=True, cell_major=None):
+def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=None, warmup=1000, memory_mb=None,
+           method="auto", dtype="float16", meta=None, progress=True, cell_major=None, block=None):
     """Write the recording of `model` over `text` to out_dir; returns its path.
 
     next_char, when known, is the character after the text: it gives the last position a loss. Under torchrun
-    every rank calls it alike, and records its share of the streams. cell_major: whether the device makes each
-    block cell-major itself (BlockWriter); by default on a GPU only, as on a CPU it would take the compute
-    thread's time.
+    every rank calls it alike, and records its share of the streams. streams: by default STREAMS of the device
+    (fewer where the text is short: each needs its warm-up before it). memory_mb: what one block's buffers may
+    take (default_memory_mb), which sets the block's length; block: that length, given instead (tests).
+    cell_major: whether the device makes each block cell-major itself (BlockWriter); by default on a GPU only,
+    as on a CPU it would take the compute thread's time.
     """
     device = next(model.parameters()).device
     if method == "auto":
         method = "fused" if device.type == "cuda" else "loop"
     n, layers, hidden = len(text), model.config.layers, model.config.hidden
     ids = vocab.encode(text + (next_char or ""), unknown=(meta or {}).get("unknown"))
-    streams, per = stream_layout(n, streams, warmup)
+    if streams is not None and streams < 1:
+        raise RecordError(f"--streams {streams}: at least 1")
+    if memory_mb is not None and not memory_mb > 0:
+        raise RecordError(f"--memory-mb {memory_mb:g}: more than 0")
+    streams, per = stream_layout(n, streams or STREAMS.get(device.type, STREAMS["cpu"]), warmup)
+    kinds = kinds_for(model.config.cell, gates)
+    stored_bytes = 2 if dtype == "float16" else 4
+    block = block or block_steps(default_memory_mb(device) if memory_mb is None else memory_mb, len(distributed.my_range(streams)) or 1,
+                                 per, len(kinds), layers, hidden, len(vocab.chars), stored_bytes)
     mine = distributed.my_range(streams)  # this rank's streams: all of them in a plain run
     padded = np.zeros(streams * per + 1, dtype=np.int64)
     padded[:len(ids)] = ids
@@ -390,11 +425,10 @@ def record(model, vocab, text, out_dir, next_char=None, gates=False, streams=64,
     valid = time_major(position < n, per, mine, device)
     h, c = warmed_state(model, ids, mine, per, warmup, block)
 
-    kinds = kinds_for(model.config.cell, gates)
     init = (f"stream 0 from a zero state at position 0; {streams - 1} more streams of {per} chars, each warmed up "
             f"from a zero state over the {warmup} chars before its start" if streams > 1 else
             "one stream from a zero state at position 0")
-    meta = dict(meta or {}, cell=model.config.cell, init=init, streams=streams, warmup=warmup, method=method,
+    meta = dict(meta or {}, cell=model.config.cell, init=init, streams=streams, warmup=warmup, block=block, method=method,
                 device=str(device), text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
     main_rank = distributed.is_rank0()
     writer = RecordingWriter(out_dir, text, vocab.chars, layers, hidden, kinds, meta, dtype) if main_rank else None
@@ -467,8 +501,8 @@ def recorder_lock(run_dir):
 
 
 def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None, max_chars=100_000, gates=False,
-               unknown=None, streams=64, warmup=1000, method="auto", dtype="float16", device="auto", force=False,
-               progress=True):
+               unknown=None, streams=None, warmup=1000, memory_mb=None, method="auto", dtype="float16", device="auto",
+               force=False, progress=True):
     """Record the named checkpoint (newest by default) or all of them; returns the recording paths. One
     recorder per run at a time; what an interrupted one left behind is removed first. Under torchrun every rank
     checks the arguments alike, then records its share (rank 0 holds the lock and decides what to record)."""
@@ -497,8 +531,8 @@ def record_run(run_dir, checkpoints=None, all_checkpoints=False, text_file=None,
             meta = dict(checkpoint=name, iteration=ck["iteration"], val_loss=ck.get("val_loss"), run=run_dir.name,
                         checkpoint_sha256=ck["sha256"], source=source, unknown=unknown)
             start = time.time()
-            record(model, vocab, text, out, next_char, gates, streams, warmup, method=method, dtype=dtype, meta=meta,
-                   progress=progress)
+            record(model, vocab, text, out, next_char, gates, streams, warmup, memory_mb, method=method, dtype=dtype,
+                   meta=meta, progress=progress)
             if progress:
                 tqdm.write(f"{name}: {len(text):,} chars recorded in {time.time() - start:.1f}s -> {out}")
     return paths
@@ -542,7 +576,10 @@ def parser():
     what.add_argument("--unknown", help="map characters outside the vocabulary to this character")
     what.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     how = p.add_argument_group("speed (the results are the same)")
-    how.add_argument("--streams", type=int, default=64, help="parallel streams")
+    how.add_argument("--streams", type=int, help=f"parallel streams (default: {STREAMS['cpu']} on a CPU, "
+                     f"{STREAMS['cuda']} on a GPU; fewer for a short text, as each needs its --warmup before it)")
+    how.add_argument("--memory-mb", type=float, help=f"memory one block of steps may take, which sets its length "
+                     f"(default: {CPU_MEMORY_MB} on a CPU; on a GPU a quarter of its free memory, at most 4096)")
     how.add_argument("--warmup", type=int, default=1000, help="characters each stream reads before its start")
     how.add_argument("--method", choices=["auto", "loop", "fused"], default="auto", help="auto: loop on CPU, fused on GPU")
     how.add_argument("--device", default="auto")
@@ -553,8 +590,8 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(distributed.script_args(argv))  # `-- RUN ...`, as under torchrun
     options = dict(text_file=args.text, max_chars=args.max_chars, gates=args.gates, unknown=args.unknown,
-                   streams=args.streams, warmup=args.warmup, method=args.method, dtype=args.dtype, device=args.device,
-                   force=args.force)
+                   streams=args.streams, warmup=args.warmup, memory_mb=args.memory_mb, method=args.method,
+                   dtype=args.dtype, device=args.device, force=args.force)
     with reported():
         if args.follow:
             paths = follow_run(args.run, **options)

@@ -11,7 +11,7 @@ import torch
 
 from model.checkpoint import CheckpointError, load_model
 from model import record as record_module
-from model.record import record, record_run, text_to_record
+from model.record import RecordError, record, record_run, text_to_record
 from model import rundir
 from model.recording import Recording, RecordingError
 
@@ -235,3 +235,43 @@ def test_checkpoint_from_another_vocabulary_is_refused(tmp_path, tiny_run):
     with pytest.raises(CheckpointError, match="another vocabulary"):
         load_model(run)
     assert "another vocabulary" in cli(run).stderr
+
+
+def test_the_block_length_is_what_the_memory_budget_holds(tmp_path, tiny_run, trained):
+    """One block's buffers fit the budget: twice the budget, twice the steps (up to a stream's length); a budget
+    too small for one step is one clear error; and the budget changes nothing in the files but the head's
+    rounding."""
+    shape = dict(kinds=5, layers=2, hidden=32, vocab=80, stored_bytes=2)
+    steps = record_module.block_steps(4, 64, 10_000, **shape)
+    per_step = 4 * 2**20 / steps
+    assert 1 < steps < 10_000 and record_module.block_steps(8, 64, 10_000, **shape) in (2 * steps, 2 * steps + 1)
+    assert record_module.block_steps(4, 32, 10_000, **shape) in (2 * steps, 2 * steps + 1)
+    assert record_module.block_steps(4, 64, steps - 3, **shape) == steps - 3
+    with pytest.raises(RecordError, match="cannot hold one step of 64 streams"):
+        record_module.block_steps(per_step / 2 / 2**20, 64, 10_000, **shape)
+
+    model, vocab, text, next_char = trained
+    default = record(model, vocab, text, tmp_path / "default", next_char, gates=True, warmup=200, progress=False)
+    small = record(model, vocab, text, tmp_path / "small", next_char, gates=True, warmup=200, memory_mb=0.05,
+                   progress=False)
+    blocks = [Recording.open(p).meta["block"] for p in (default, small)]
+    streams = Recording.open(small).meta["streams"]
+    assert blocks[1] == record_module.block_steps(0.05, streams, -(-len(text) // streams), kinds=5, layers=2,
+                                                   hidden=32, vocab=len(vocab.chars), stored_bytes=2) < blocks[0]
+    for name in ("c.npy", "h.npy", "i.npy", "f.npy", "o.npy", "top5_ids.npy"):
+        assert (default / name).read_bytes() == (small / name).read_bytes(), name
+    # the head's matmul over a block of another size rounds differently: by float32's last bits, by one of fp16's
+    np.testing.assert_allclose(np.load(default / "loss.npy"), np.load(small / "loss.npy"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.load(default / "top5_p.npy"), np.load(small / "top5_p.npy"), rtol=1e-3)
+
+
+def test_a_memory_budget_or_stream_count_that_cannot_work_is_one_line_and_keeps_the_recording(tmp_path, tiny_run):
+    run = copy_run(tiny_run, tmp_path)
+    assert cli(run, "--max-chars", 3000, "--warmup", 500).returncode == 0
+    kept = {p.name: p.read_bytes() for p in (run / "recordings" / "iter-000150").iterdir() if p.is_file()}
+    for args, message in [(("--memory-mb", "0.001"), "cannot hold one step of"), (("--memory-mb", "0"), "more than 0"),
+                          (("--streams", "0"), "at least 1")]:
+        done = cli(run, "--max-chars", 3000, "--warmup", 500, "--force", *args)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode != 0 and len(lines) == 1 and message in lines[0], done.stderr
+        assert {p.name: p.read_bytes() for p in (run / "recordings" / "iter-000150").iterdir() if p.is_file()} == kept
