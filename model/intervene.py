@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from model import rundir  # noqa: E402
+from model import matmul, rundir  # noqa: E402
 from model.checkpoint import load_model  # noqa: E402
 from model.corpus import Vocab  # noqa: E402
 from model.errors import ArgumentParser, CellscopeError, reported  # noqa: E402
@@ -187,7 +187,8 @@ class Layers:
         if layer == 0:
             xproj = w_in[inp][:, None]
         else:
-            xproj = torch.addmm(bias, inp.flatten(0, 1), w_in).view(len(inp), -1, w_in.shape[1])
+            xproj = inp.new_empty(len(inp), inp.shape[1], w_in.shape[1])
+            matmul.addmm(bias, inp.flatten(0, 1), w_in, xproj.view(-1, w_in.shape[1]))
         layer_loop(xproj.expand(-1, h.shape[0], -1), w_hh_t, h, c, hs, cs, edit=edit)
 
 
