@@ -2,7 +2,7 @@
 with a cell clamped inside quotes, colour levels of the change in loss) vs a bare fused forward (embedding ->
 nn.LSTM -> decoder) over the same window, in this process; and the "which cells matter" ranking of every cell
 at one position with 200 chars of context, and the floor of that ranking: its matmuls alone, timed as
-plain addmm calls of its shape.
+calls of its shape to the loops' own matmul (model/matmul.py).
 
     python bench/intervene_speed.py [--run runs/bench-intervene] [--window 5000] [--context 200] [--repeat 3]
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from model import rundir  # noqa: E402
+from model import matmul, rundir  # noqa: E402
 from model.checkpoint import load_model  # noqa: E402
 from model.intervene import Change, cells_that_matter, intervene  # noqa: E402
 from model.record import record_run  # noqa: E402
@@ -69,17 +69,18 @@ def bare_forward(model, rec, start, stop):
 
 
 def ranking_matmuls(layers, hidden, context):
-    """(FLOPs of the ranking's matmuls, the seconds they take at this machine's addmm rate, measured now on the
+    """(FLOPs of the ranking's matmuls, the seconds they take at the loops' matmul rate, measured now on the
     ranking's own shape): its floor, whatever the code around them. Group k (one stream per cell of layer k, and
     group 0 the unchanged run too) runs its recurrent matmul at layers k.. and an input projection above k."""
     rows = sum((hidden + (k == 0)) * (2 * (layers - k) - 1) for k in range(layers)) * (context + 1)
     flops = rows * 2 * hidden * 4 * hidden
     a, w, bias = torch.randn(hidden + 1, hidden), torch.randn(hidden, 4 * hidden), torch.randn(4 * hidden)
+    out = torch.empty(hidden + 1, 4 * hidden)
     reps = max(1, rows // (hidden + 1) // 4)
-    torch.addmm(bias, a, w)
+    matmul.addmm(bias, a, w, out)
     start = time.perf_counter()
     for _ in range(reps):
-        torch.addmm(bias, a, w)
+        matmul.addmm(bias, a, w, out)
     rate = 2 * (hidden + 1) * hidden * 4 * hidden * reps / (time.perf_counter() - start)
     return flops, flops / rate
 
@@ -117,7 +118,7 @@ def main():
           f"(best of {', '.join(f'{t * 1e3:.0f}' for t in window)}; goal <= 1000)")
     print(f"ranking all {cells} cells at one position, {args.context} chars of context: {min(ranking) * 1e3:.0f} ms "
           f"(best of {', '.join(f'{t * 1e3:.0f}' for t in ranking)}; goal <= 2000); its matmuls alone "
-          f"({flops / 1e9:.0f} GFLOP) at this machine's addmm rate: {min(floor) * 1e3:.0f} ms")
+          f"({flops / 1e9:.0f} GFLOP) at the loops' matmul rate: {min(floor) * 1e3:.0f} ms")
     print(f"ratio={min(window) / min(bare):.2f}")
 
 
