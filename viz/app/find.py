@@ -133,20 +133,18 @@ def strength(score, metric):
 
 
 def overview(rec, progress=None):
-    """(best cell per concept and layer, {concept: why it was left out}) over every concept; progress(done,
-    total) is called before each concept.
+    """(best cell per concept and layer, {concept: why it was left out}) over every concept, scored in one pass
+    over the cells as the atlas is (each cell read once for all of them, not once per concept); progress(done,
+    total) follows that pass.
 
     A concept that is constant on this text (no URL in a novel) cannot be scored and is left out with the
     reason; the first frame has columns concept, layer, score, strength, kind, cell, sign, metric."""
     parts, left_out = [], {}
-    for done, concept_id in enumerate(concepts.CONCEPTS):
-        if progress:
-            progress(done, len(concepts.CONCEPTS))
-        try:
-            best = best_per_layer(ranked(rec, ("concept", concept_id)))
-        except CellscopeError as e:
-            left_out[concept_id] = str(e)
+    for concept_id, scores in score_cache.many(rec, list(concepts.CONCEPTS), kinds_of(rec), progress).items():
+        if isinstance(scores, CellscopeError):
+            left_out[concept_id] = str(scores)
             continue
+        best = best_per_layer(scores)
         parts.append(best.assign(concept=concept_id, strength=strength(best["score"], best["metric"])))
     columns = ["concept", "layer", "score", "strength", "kind", "cell", "sign", "metric"]
     best = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
