@@ -192,8 +192,8 @@ class BlockWriter:
 
     On CPU the recording thread only converts a block to the stored dtype, in its own layout [kinds, layers,
     steps, streams, cells]; this thread does the slow part, turning it cell-major before it scatters (torch's
-    and numpy's copies release the GIL, and the small per-step ops leave a core idle). With cell_major (on a GPU) the
-    device converts and transposes the block itself, the copy to a pinned buffer runs asynchronously, and a
+    and numpy's copies release the GIL, and the small per-step ops leave a core idle). With cell_major (on a
+    GPU) the device converts and transposes the block itself, the copy to a pinned buffer runs asynchronously, and a
     pool of threads scatters the kinds at once: the host's share is then one contiguous run per cell and
     stream, not a transpose."""
 
@@ -271,8 +271,10 @@ class BlockWriter:
             raise self.error
 
 
-STREAMS = {"cpu": 64, "cuda": 1024}  # a CPU's per-step matmul is past its best rate at 64 rows; a GPU's far from it
-CPU_MEMORY_MB = 256  # one block's buffers: 181 steps of 64 streams of a 2x256 LSTM's c and h (128 before), 74 of a 3x512
+# More streams run a CPU's per-step matmul a little faster (2x256: 15% more chars/s with 256) but each one costs
+# its warm-up and memory; a GPU needs many to be busy at all.
+STREAMS = {"cpu": 64, "cuda": 1024}
+CPU_MEMORY_MB = 256  # one block's buffers: 181 steps of 64 streams of a 2x256 LSTM's c and h, 74 of a 3x512
 
 
 def default_memory_mb(device):
