@@ -275,3 +275,16 @@ def test_a_memory_budget_or_stream_count_that_cannot_work_is_one_line_and_keeps_
         lines = done.stderr.strip().splitlines()
         assert done.returncode != 0 and len(lines) == 1 and message in lines[0], done.stderr
         assert {p.name: p.read_bytes() for p in (run / "recordings" / "iter-000150").iterdir() if p.is_file()} == kept
+
+
+def test_the_loops_matmul_agrees_with_torch_and_writes_into_its_buffer():
+    """model/matmul.addmm (numpy's BLAS on a CPU) is torch.addmm: for a bias row or a full [M, N] bias, for a
+    transposed view as the left side, into the buffer it was given."""
+    from model import matmul
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, 48, generator=generator), torch.randn(48, 80, generator=generator)
+    for bias in (torch.randn(80, generator=generator), torch.randn(64, 80, generator=generator)):
+        for left in (a, a.t().contiguous().t()):
+            out = torch.empty(64, 80)
+            assert matmul.addmm(bias, left, b, out) is out
+            torch.testing.assert_close(out, torch.addmm(bias, left, b), rtol=1e-5, atol=1e-5)
