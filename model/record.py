@@ -287,8 +287,8 @@ def default_memory_mb(device):
 
 def block_steps(memory_mb, streams, per, kinds, layers, hidden, vocab, stored_bytes):
     """Steps per block, as many as one block's buffers fit in memory_mb (at most the stream's length): per step
-    and stream, the states of every kind and layer in float32 and in the stored dtype twice (BlockWriter's two
-    buffers; a GPU's staged copy is one more), a layer's gates (4H, three times over for what the loop or the
+    and stream, the states of every kind and layer in float32 and in the stored dtype three times (BlockWriter's
+    two buffers, and a GPU's staged copy or a CPU's cell-major scratch for one kind), a layer's gates (4H, three times over for what the loop or the
     fused recomputation holds at once) and the head's logits and log-probabilities."""
     per_step = streams * (kinds * layers * hidden * (4 + 3 * stored_bytes) + 3 * 4 * hidden * 4 + 2 * vocab * 4)
     steps = int(memory_mb * 2**20 // per_step)

@@ -237,7 +237,7 @@ def test_checkpoint_from_another_vocabulary_is_refused(tmp_path, tiny_run):
     assert "another vocabulary" in cli(run).stderr
 
 
-def test_the_block_length_is_what_the_memory_budget_holds(tmp_path, tiny_run, trained):
+def test_the_block_length_is_what_the_memory_budget_holds(tmp_path, trained):
     """One block's buffers fit the budget: twice the budget, twice the steps (up to a stream's length); a budget
     too small for one step is one clear error; and the budget changes nothing in the files but the head's
     rounding."""

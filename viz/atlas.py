@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from model import rundir
-from model.errors import CellscopeError
 from viz.concepts import CONCEPTS
 from viz import score_cache
 
@@ -26,13 +25,9 @@ def compute(rec, kinds=None, progress=None):
     left out}); kinds None: the recording's states. Every concept is scored in one pass over the cells
     (viz.score_cache.many); progress(done, total) follows it."""
     kinds = tuple(kinds or rec.state_kinds)
-    columns, metrics, left_out = {}, {}, {}
-    for concept, ranked in score_cache.many(rec, list(CONCEPTS), kinds, progress).items():
-        if isinstance(ranked, CellscopeError):
-            left_out[concept] = str(ranked)
-        else:
-            columns[concept] = ranked.set_index(["layer", "cell", "kind"])["score"]
-            metrics[concept] = ranked["metric"].iloc[0]
+    scored, left_out = score_cache.many(rec, list(CONCEPTS), kinds, progress)
+    columns = {concept: ranked.set_index(["layer", "cell", "kind"])["score"] for concept, ranked in scored.items()}
+    metrics = {concept: ranked["metric"].iloc[0] for concept, ranked in scored.items()}
     scores = pd.DataFrame(columns).sort_index()
     return scores, metrics, left_out
 

@@ -45,15 +45,17 @@ def scores(rec, concept_id=None, regex=None, span=None, kinds=("c", "h")):
 
 
 def many(rec, concept_ids, kinds=("c", "h"), progress=None):
-    """{concept: its scores, or the CellscopeError saying why it has none} for many concepts (the atlas): the
-    cached ones read, the rest scored in one pass over the cells (viz.ranking.rank_many) and stored."""
+    """({concept: its scores}, {concept: why it has none}) for many concepts (the atlas, Find's overview), in
+    the order given: the cached ones read, the rest scored in one pass over the cells (viz.ranking.rank_many)
+    and stored."""
     found = {c: _read(*entry(rec, concept_id=c, kinds=kinds)) for c in concept_ids}
     missing = [c for c, table in found.items() if table is None]
     for concept_id, table in rank_many(rec, missing, kinds, progress).items():
         if not isinstance(table, Exception):
             _store(rec, table, concept_id=concept_id, kinds=kinds)
         found[concept_id] = table
-    return found
+    return ({c: t for c, t in found.items() if not isinstance(t, Exception)},
+            {c: str(t) for c, t in found.items() if isinstance(t, Exception)})
 
 
 def _store(rec, table, **target):

@@ -139,11 +139,9 @@ def overview(rec, progress=None):
 
     A concept that is constant on this text (no URL in a novel) cannot be scored and is left out with the
     reason; the first frame has columns concept, layer, score, strength, kind, cell, sign, metric."""
-    parts, left_out = [], {}
-    for concept_id, scores in score_cache.many(rec, list(concepts.CONCEPTS), kinds_of(rec), progress).items():
-        if isinstance(scores, CellscopeError):
-            left_out[concept_id] = str(scores)
-            continue
+    scored, left_out = score_cache.many(rec, list(concepts.CONCEPTS), kinds_of(rec), progress)
+    parts = []
+    for concept_id, scores in scored.items():
         best = best_per_layer(scores)
         parts.append(best.assign(concept=concept_id, strength=strength(best["score"], best["metric"])))
     columns = ["concept", "layer", "score", "strength", "kind", "cell", "sign", "metric"]
